@@ -12,15 +12,23 @@ namespace attnlab {
 
 enum class DType { F32, F64 };
 
-inline size_t dtype_size(DType d) { return d == DType::F32 ? 4 : 8; }
-inline std::string_view dtype_name(DType d) { return d == DType::F32 ? "f32" : "f64"; }
+inline size_t dtype_size(DType d) {
+  return d == DType::F32 ? 4 : 8;
+}
+inline std::string_view dtype_name(DType d) {
+  return d == DType::F32 ? "f32" : "f64";
+}
 
 template <typename T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::F32; }
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::F64; }
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
 
 // Calls fn.template operator()<T>() with T = float or double, matching d:
 //   dispatch_dtype(t.dtype(), [&]<typename T>() { use(t.data<T>()); });

@@ -17,8 +17,8 @@ class Error : public std::runtime_error {
 
 // ATTN_CHECK(cond, "format {}", args...): throw Error with the formatted message
 // when cond is false. The message is only formatted on failure.
-#define ATTN_CHECK(cond, ...)                                 \
-  do {                                                        \
+#define ATTN_CHECK(cond, ...)                                      \
+  do {                                                             \
     if (!(cond)) throw ::attnlab::Error(fmt::format(__VA_ARGS__)); \
   } while (0)
 

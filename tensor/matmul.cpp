@@ -64,7 +64,9 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t 
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-Shape batch_shape(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); }
+Shape batch_shape(const Tensor& t) {
+  return Shape(t.shape().begin(), t.shape().end() - 2);
+}
 
 Shape result_shape(const Tensor& a, const Tensor& b) {
   ATTN_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul needs matrices, got shapes {} and {}",
@@ -73,9 +75,8 @@ Shape result_shape(const Tensor& a, const Tensor& b) {
   ATTN_CHECK(k == k2, "matmul: inner sizes differ, shapes {} and {}", shape_str(a.shape()),
              shape_str(b.shape()));
   const Shape ba = batch_shape(a), bb = batch_shape(b);
-  ATTN_CHECK(ba.empty() || bb.empty() || ba == bb,
-             "matmul: batch axes of shapes {} and {} differ", shape_str(a.shape()),
-             shape_str(b.shape()));
+  ATTN_CHECK(ba.empty() || bb.empty() || ba == bb, "matmul: batch axes of shapes {} and {} differ",
+             shape_str(a.shape()), shape_str(b.shape()));
   Shape out = ba.empty() ? bb : ba;
   out.push_back(m);
   out.push_back(n);

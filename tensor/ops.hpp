@@ -22,18 +22,26 @@ namespace attnlab {
 // Binary ops broadcast like numpy; both inputs must have the same dtype.
 enum class BinaryOp { Add, Sub, Mul, Div, Max, Min };
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
-inline Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
-inline Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
-inline Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
-inline Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
+inline Tensor add(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Add, a, b);
+}
+inline Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Sub, a, b);
+}
+inline Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Mul, a, b);
+}
+inline Tensor div(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Div, a, b);
+}
 
 Tensor add_scalar(const Tensor& a, double s);  // a + s
 Tensor mul_scalar(const Tensor& a, double s);  // a * s
 
 // In place. dst must be contiguous; src broadcasts to dst's shape.
-void add_(Tensor& dst, const Tensor& src);                   // dst += src
-void axpy_(Tensor& dst, double alpha, const Tensor& src);    // dst += alpha * src
-void scale_(Tensor& dst, double alpha);                      // dst *= alpha
+void add_(Tensor& dst, const Tensor& src);                 // dst += src
+void axpy_(Tensor& dst, double alpha, const Tensor& src);  // dst += alpha * src
+void scale_(Tensor& dst, double alpha);                    // dst *= alpha
 
 enum class UnaryOp { Neg, Exp, Log, Sqrt, Rsqrt, Tanh, Relu, Silu, Sigmoid, Gelu };
 const char* unary_name(UnaryOp op);

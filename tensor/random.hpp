@@ -15,9 +15,9 @@ class Rng {
   void reseed(uint64_t seed);
 
   uint64_t next_u64();
-  double uniform();                        // [0, 1), 53 random bits
-  double normal();                         // standard normal (Box-Muller)
-  uint64_t below(uint64_t n);              // uniform integer in [0, n), unbiased
+  double uniform();            // [0, 1), 53 random bits
+  double normal();             // standard normal (Box-Muller)
+  uint64_t below(uint64_t n);  // uniform integer in [0, n), unbiased
 
   // Everything needed to continue the stream exactly.
   using State = std::array<uint64_t, 4>;

@@ -58,7 +58,9 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   return t;
 }
 
-Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor Tensor::ones(const Shape& shape, DType dtype) {
+  return full(shape, 1.0, dtype);
+}
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
   Tensor t = empty(shape, dtype);
@@ -66,7 +68,9 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
   return t;
 }
 
-Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+Tensor Tensor::scalar(double value, DType dtype) {
+  return full({}, value, dtype);
+}
 
 Tensor Tensor::arange(int64_t n, DType dtype) {
   Tensor t = empty({n}, dtype);
@@ -113,7 +117,9 @@ Tensor Tensor::uniform(const Shape& shape, Rng& rng, double low, double high, DT
   return t;
 }
 
-int64_t Tensor::size(int64_t axis) const { return shape_[normalize_axis(axis, dim())]; }
+int64_t Tensor::size(int64_t axis) const {
+  return shape_[normalize_axis(axis, dim())];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -229,7 +235,9 @@ Tensor Tensor::squeeze(int64_t axis) const {
   return Tensor(storage_, dtype_, shape, strides, offset_);
 }
 
-Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+Tensor Tensor::contiguous() const {
+  return is_contiguous() ? *this : clone();
+}
 
 Tensor Tensor::clone() const {
   Tensor out = empty(shape_, dtype_);
@@ -335,7 +343,9 @@ std::string Tensor::str(int64_t max_per_axis) const {
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.str();
+}
 
 void check_same_shape(const Tensor& a, const Tensor& b, const char* what) {
   ATTN_CHECK(a.shape() == b.shape(), "{}: shapes {} and {} differ", what, shape_str(a.shape()),

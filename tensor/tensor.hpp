@@ -59,13 +59,13 @@ class Tensor {
   T* data() const;
 
   // --- views: no copy ---
-  Tensor view(const Shape& shape) const;  // contiguous data only; one axis may be -1
+  Tensor view(const Shape& shape) const;     // contiguous data only; one axis may be -1
   Tensor reshape(const Shape& shape) const;  // a view when contiguous, else a copy
   Tensor permute(const std::vector<int64_t>& order) const;
   Tensor transpose(int64_t a, int64_t b) const;
   Tensor narrow(int64_t axis, int64_t start, int64_t length) const;
   Tensor select(int64_t axis, int64_t index) const;  // drops the axis
-  Tensor expand(const Shape& shape) const;  // broadcast: size-1 axes get stride 0
+  Tensor expand(const Shape& shape) const;           // broadcast: size-1 axes get stride 0
   Tensor unsqueeze(int64_t axis) const;
   Tensor squeeze(int64_t axis) const;
 
@@ -83,8 +83,7 @@ class Tensor {
   std::string str(int64_t max_per_axis = 6) const;
 
  private:
-  Tensor(std::shared_ptr<Storage> storage, DType dtype, Shape shape, Shape strides,
-         int64_t offset);
+  Tensor(std::shared_ptr<Storage> storage, DType dtype, Shape shape, Shape strides, int64_t offset);
   std::shared_ptr<Storage> storage_;
   DType dtype_ = DType::F32;
   Shape shape_;

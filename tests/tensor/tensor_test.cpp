@@ -61,7 +61,8 @@ TEST_CASE("creation and dtype conversion") {
 
 TEST_CASE("seeded random creation is reproducible") {
   Rng a(42), b(42), c(43);
-  Tensor x = Tensor::normal({1000}, a), y = Tensor::normal({1000}, b), z = Tensor::normal({1000}, c);
+  Tensor x = Tensor::normal({1000}, a), y = Tensor::normal({1000}, b),
+         z = Tensor::normal({1000}, c);
   CHECK(x.to_vector() == y.to_vector());
   CHECK(x.to_vector() != z.to_vector());
   double s = 0, s2 = 0;
@@ -81,12 +82,13 @@ TEST_CASE("printing is readable") {
 
 TEST_CASE("errors name both shapes") {
   Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({3, 2});
-  CHECK_THROWS_WITH_AS(check_same_shape(a, b, "add"), "add: shapes [2, 3] and [3, 2] differ", Error);
-  CHECK_THROWS_WITH_AS(broadcast_shapes({2, 3}, {4, 3}), "shapes [2, 3] and [4, 3] do not broadcast",
+  CHECK_THROWS_WITH_AS(check_same_shape(a, b, "add"), "add: shapes [2, 3] and [3, 2] differ",
                        Error);
+  CHECK_THROWS_WITH_AS(broadcast_shapes({2, 3}, {4, 3}),
+                       "shapes [2, 3] and [4, 3] do not broadcast", Error);
   CHECK(broadcast_shapes({2, 1, 3}, {4, 1}) == Shape{2, 4, 3});
-  CHECK_THROWS_WITH_AS(a.narrow(1, 2, 2), "narrow [2, 4) is out of range for axis 1 of shape [2, 3]",
-                       Error);
+  CHECK_THROWS_WITH_AS(a.narrow(1, 2, 2),
+                       "narrow [2, 4) is out of range for axis 1 of shape [2, 3]", Error);
 }
 
 TEST_CASE("storage pool reuses freed buffers") {
