@@ -1,0 +1,45 @@
+#include "nn/feed_forward.hpp"
+
+#include "autograd/ops.hpp"
+
+namespace attnlab {
+namespace {
+
+const FeedForwardConfig& validated(const FeedForwardConfig& c) {
+  ATTN_CHECK(c.d_model > 0 && c.hidden > 0,
+             "a feed-forward layer needs positive d_model and hidden width, got {} and {}",
+             c.d_model, c.hidden);
+  return c;
+}
+
+}  // namespace
+
+// Members are built in declaration order, so w_gate draws its weights before
+// w_up, as MODEL-SPEC.md lists them.
+FeedForward::FeedForward(const FeedForwardConfig& config, Rng& rng)
+    : config_(validated(config)),
+      w_gate_(config.kind == FeedForwardKind::SwiGLU
+                  ? std::make_unique<Linear>(config.d_model, config.hidden, false, config.dtype,
+                                             rng, config.init_std)
+                  : nullptr),
+      w_up_(config.d_model, config.hidden, config.kind == FeedForwardKind::ReLU, config.dtype, rng,
+            config.init_std),
+      w_down_(config.hidden, config.d_model, config.kind == FeedForwardKind::ReLU, config.dtype,
+              rng, config.out_std) {
+  if (w_gate_) register_module("w_gate", *w_gate_);
+  register_module("w_up", w_up_);
+  register_module("w_down", w_down_);
+}
+
+Variable FeedForward::forward(const Variable& x) const {
+  switch (config_.kind) {
+    case FeedForwardKind::SwiGLU:
+      // (..., F) ⊙ (..., F) → (..., D)
+      return w_down_.forward(mul(silu(w_gate_->forward(x)), w_up_.forward(x)));
+    case FeedForwardKind::ReLU:
+      return w_down_.forward(relu(w_up_.forward(x)));  // both Linears add their bias
+  }
+  throw Error("unknown feed-forward kind");
+}
+
+}  // namespace attnlab

@@ -1,0 +1,47 @@
+// The position-wise feed-forward network of a transformer block, in one of
+// two kinds (MODEL-SPEC.md), each expert of a MoE being one too:
+//
+//   SwiGLU (Shazeer, "GLU Variants Improve Transformer", 2020), no biases:
+//       y = w_down( silu(x·w_gateᵀ) ⊙ (x·w_upᵀ) )
+//     the gate branch decides, per hidden unit, how much of the up branch passes.
+//   ReLU (Vaswani et al., 2017), with biases:
+//       y = w_down( relu(x·w_upᵀ + b_up) ) + b_down
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "nn/linear.hpp"
+
+namespace attnlab {
+
+enum class FeedForwardKind { SwiGLU, ReLU };
+
+struct FeedForwardConfig {
+  FeedForwardKind kind = FeedForwardKind::SwiGLU;
+  int64_t d_model = 0;  // D
+  int64_t hidden = 0;   // F
+  DType dtype = DType::F32;
+  double init_std = 0.02;  // w_gate, w_up
+  double out_std = 0.02;   // w_down (an output projection)
+};
+
+class FeedForward : public Module {
+ public:
+  // Parameters, drawn from rng in this order:
+  //   SwiGLU: w_gate.weight [F, D], w_up.weight [F, D], w_down.weight [D, F]
+  //   ReLU:   w_up.weight [F, D], w_up.bias [F], w_down.weight [D, F], w_down.bias [D]
+  FeedForward(const FeedForwardConfig& config, Rng& rng);
+
+  // x is (..., D) → (..., D)
+  Variable forward(const Variable& x) const;
+
+  const FeedForwardConfig& config() const { return config_; }
+
+ private:
+  FeedForwardConfig config_;
+  std::unique_ptr<Linear> w_gate_;  // SwiGLU only
+  Linear w_up_, w_down_;
+};
+
+}  // namespace attnlab

@@ -1,0 +1,72 @@
+// Grouped-query attention (Ainslie et al., 2023): one implementation for
+// three of the four attention variants, told apart only by the number of
+// key/value heads Hkv:
+//     MHA (Vaswani et al., 2017)   Hkv = H      every query head has its own K, V
+//     GQA                          Hkv = H / g  g query heads share one K, V
+//     MQA (Shazeer, 2019)          Hkv = 1      all query heads share one K, V
+// Query head h reads key/value head h / (H / Hkv). Fewer KV heads shrink the
+// KV cache of a decoder to 2·Hkv·dh numbers per token per layer.
+//
+//     q = x·wqᵀ → (B, T, H, dh),  k = x·wkᵀ, v = x·wvᵀ → (B, T, Hkv, dh)
+//     q, k = RoPE(q), RoPE(k)     (the first r channels of each head)
+//     o = softmax(q·kᵀ / sqrt(dh), causal) · v → (B, T, H·dh)
+//     out = o·woᵀ
+#pragma once
+
+#include <cstdint>
+
+#include "nn/linear.hpp"
+#include "nn/rotary_embedding.hpp"
+
+namespace attnlab {
+
+struct GroupedQueryAttentionConfig {
+  int64_t d_model = 0;         // D
+  int64_t n_heads = 0;         // H
+  int64_t n_kv_heads = 0;      // Hkv: H (MHA), a divisor of H (GQA) or 1 (MQA)
+  int64_t head_dim = 0;        // dh
+  double rope_fraction = 1.0;  // share of each head's channels that RoPE rotates
+  double rope_theta = 10000.0;
+  // Attention-probability dropout: a hook only. Must be 0 while training
+  // until it is implemented (forward throws otherwise).
+  double dropout = 0.0;
+  DType dtype = DType::F32;
+  double init_std = 0.02;  // wq, wk, wv
+  double out_std = 0.02;   // wo (MODEL-SPEC.md: 0.02 / sqrt(2·L))
+};
+
+class GroupedQueryAttention : public Module {
+ public:
+  // Parameters: wq.weight [H·dh, D], wk.weight [Hkv·dh, D], wv.weight [Hkv·dh, D],
+  // wo.weight [D, H·dh], drawn from rng in that order.
+  GroupedQueryAttention(const GroupedQueryAttentionConfig& config, Rng& rng);
+
+  // x is (B, T, D) → (B, T, D); token t at position t.
+  Variable forward(const Variable& x) const;
+
+  // The two halves of forward, for a decoder that keeps a KV cache: project
+  // and rotate (positions start at position_offset), attend over the cache,
+  // then project the heads back.
+  struct QueryKeyValue {
+    Variable q;  // (B, T, H, dh), rotated
+    Variable k;  // (B, T, Hkv, dh), rotated
+    Variable v;  // (B, T, Hkv, dh)
+  };
+  QueryKeyValue project(const Variable& x, int64_t position_offset) const;
+  Variable output(const Variable& heads) const;  // (B, T, H, dh) → (B, T, D)
+
+  const GroupedQueryAttentionConfig& config() const { return config_; }
+  const RotaryEmbedding& rotary() const { return rotary_; }
+  double scale() const;  // 1 / sqrt(dh)
+  const Linear& wq() const { return wq_; }
+  const Linear& wk() const { return wk_; }
+  const Linear& wv() const { return wv_; }
+  const Linear& wo() const { return wo_; }
+
+ private:
+  GroupedQueryAttentionConfig config_;
+  RotaryEmbedding rotary_;
+  Linear wq_, wk_, wv_, wo_;
+};
+
+}  // namespace attnlab

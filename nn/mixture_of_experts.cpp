@@ -1,0 +1,108 @@
+#include "nn/mixture_of_experts.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "autograd/ops.hpp"
+
+namespace attnlab {
+namespace {
+
+const MixtureOfExpertsConfig& validated(const MixtureOfExpertsConfig& c) {
+  ATTN_CHECK(c.n_experts > 0, "a mixture of experts needs n_experts > 0, got {}", c.n_experts);
+  ATTN_CHECK(c.top_k >= 1 && c.top_k <= c.n_experts, "top_k must lie in 1 … {}, got {}",
+             c.n_experts, c.top_k);
+  ATTN_CHECK(c.n_shared_experts >= 0, "n_shared_experts must be ≥ 0, got {}", c.n_shared_experts);
+  return c;
+}
+
+FeedForwardConfig expert_config(const MixtureOfExpertsConfig& c) {
+  return {c.ffn, c.d_model, c.hidden, c.dtype, c.init_std, c.out_std};
+}
+
+}  // namespace
+
+MixtureOfExperts::MixtureOfExperts(const MixtureOfExpertsConfig& config, Rng& rng)
+    : config_(validated(config)),
+      router_(config.d_model, config.n_experts, false, config.dtype, rng, config.init_std) {
+  register_module("router", router_);
+  for (int64_t e = 0; e < config.n_experts; ++e) {
+    experts_.push_back(std::make_unique<FeedForward>(expert_config(config), rng));
+    register_module("experts." + std::to_string(e), *experts_.back());
+  }
+  for (int64_t s = 0; s < config.n_shared_experts; ++s) {
+    shared_.push_back(std::make_unique<FeedForward>(expert_config(config), rng));
+    register_module("shared." + std::to_string(s), *shared_.back());
+  }
+}
+
+std::vector<int32_t> MixtureOfExperts::top_k_experts(const Tensor& logits, int64_t k) {
+  const int64_t E = logits.size(-1), N = logits.numel() / std::max<int64_t>(E, 1);
+  ATTN_CHECK(k >= 1 && k <= E, "top-k of {} experts with k = {}", E, k);
+  const Tensor lc = logits.contiguous();
+  std::vector<int32_t> chosen(N * k);
+  std::vector<int32_t> order(E);
+  dispatch_dtype(lc.dtype(), [&]<typename T>() {
+    const T* data = lc.data<T>();
+    for (int64_t n = 0; n < N; ++n) {
+      const T* row = data + n * E;
+      std::iota(order.begin(), order.end(), 0);
+      // Higher logit first; among equal logits the lower index first.
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), [row](int32_t a, int32_t b) {
+        return row[a] > row[b] || (row[a] == row[b] && a < b);
+      });
+      std::copy_n(order.begin(), k, chosen.begin() + n * k);
+    }
+  });
+  return chosen;
+}
+
+MixtureOfExpertsOutput MixtureOfExperts::forward(const Variable& x) const {
+  const int64_t D = config_.d_model, E = config_.n_experts, k = config_.top_k;
+  ATTN_CHECK(x.dim() >= 1 && x.size(-1) == D, "MoE input must be (..., {}), got shape {}", D,
+             shape_str(x.shape()));
+  const int64_t N = x.numel() / D;
+  ATTN_CHECK(N > 0, "MoE input of shape {} has no tokens", shape_str(x.shape()));
+  const Variable tokens = reshape(x, {N, D});                            // (N, D)
+  const Variable logits = router_.forward(tokens);                       // (N, E)
+  const Variable probs = softmax(logits);                                // (N, E)
+  const std::vector<int32_t> chosen = top_k_experts(logits.value(), k);  // (N, k)
+  // gates (N, k), in the order of `chosen`
+  const Variable gates = k == 1 ? gather(probs, chosen, 1) : softmax(gather(logits, chosen, k));
+  const Variable gates_flat = reshape(gates, {N * k, 1});  // choice i = n·k + j
+
+  // Each expert's choices, in token order: which tokens it sees, and where
+  // its gates sit in gates_flat.
+  std::vector<std::vector<int32_t>> tokens_of(E), choices_of(E);
+  for (int64_t i = 0; i < N * k; ++i) {
+    tokens_of[chosen[i]].push_back(static_cast<int32_t>(i / k));
+    choices_of[chosen[i]].push_back(static_cast<int32_t>(i));
+  }
+
+  // Run each expert on its own tokens only, weighted by their gates; then add
+  // every weighted output back into its token's row at once.
+  std::vector<Variable> weighted;    // per expert: (n_e, D)
+  std::vector<int32_t> destination;  // the token of each row of concat(weighted)
+  std::vector<int64_t> tokens_per_expert(E);
+  for (int64_t e = 0; e < E; ++e) {
+    tokens_per_expert[e] = static_cast<int64_t>(tokens_of[e].size());
+    if (tokens_of[e].empty()) continue;  // no token chose e: it does not run
+    const Variable routed = index_select(tokens, tokens_of[e]);     // (n_e, D)
+    const Variable gate = index_select(gates_flat, choices_of[e]);  // (n_e, 1)
+    weighted.push_back(mul(experts_[e]->forward(routed), gate));    // (n_e, D)
+    destination.insert(destination.end(), tokens_of[e].begin(), tokens_of[e].end());
+  }
+  Variable y = index_add(concat(weighted, 0), destination, N);  // (N, D)
+  for (const auto& shared : shared_) y = add(y, shared->forward(tokens));
+
+  // Load-balancing loss. f_e is a count: a constant of the graph.
+  std::vector<double> fraction(E);
+  for (int64_t e = 0; e < E; ++e)
+    fraction[e] = static_cast<double>(tokens_per_expert[e]) / static_cast<double>(N * k);
+  const Variable f(Tensor::from_data<double>({E}, fraction).to(x.dtype()));
+  const Variable mean_prob = mean(probs, {0});                                      // P_e, (E)
+  const Variable aux = mul_scalar(sum(mul(f, mean_prob)), static_cast<double>(E));  // scalar
+  return {reshape(y, x.shape()), aux, std::move(tokens_per_expert)};
+}
+
+}  // namespace attnlab
