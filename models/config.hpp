@@ -1,0 +1,121 @@
+// The model config of MODEL-SPEC.md: a JSON object, validated against every
+// rule of the spec, with its defaults resolved.
+//
+//   ModelConfig c = config_from_file("baby.json");   // or config_from_json(text)
+//   ModelConfig p = preset_config("baby", 96, {.attention = "mla"});
+//   std::string text = config_to_json(c);             // every key, resolved
+//
+// A ModelConfig that came from JSON or a preset is resolved and canonical:
+// derived defaults are filled in (head_dim = D/H, n_kv_heads per variant,
+// ffn_hidden per FFN kind), and keys the chosen variant ignores hold one fixed
+// value, so that operator== compares models rather than spellings:
+//   - mla:        n_kv_heads = n_heads, rope_fraction = 1 (mla ignores both);
+//   - mha/gqa/mqa: q_lora_rank = kv_lora_rank = rope_head_dim = 0 (unused).
+// config_to_json writes every key of the table with its resolved value, and
+// config_from_json(config_to_json(c)) == c.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensor/shape.hpp"
+
+namespace attnlab {
+
+enum class AttentionKind { MHA, GQA, MQA, MLA };
+enum class FfnKind { SwiGLU, ReLU };
+
+std::string attention_name(AttentionKind a);  // "mha", "gqa", "mqa", "mla"
+std::string ffn_name(FfnKind f);              // "swiglu", "relu"
+// Parse a name; throw an Error naming the key and the allowed values.
+AttentionKind parse_attention(const std::string& name);
+FfnKind parse_ffn(const std::string& name);
+
+struct ModelConfig {
+  int64_t vocab_size = 0;  // V (required)
+  int64_t d_model = 0;     // D (required)
+  int64_t n_layers = 0;    // L (required)
+  int64_t n_heads = 0;     // H (required)
+  int64_t head_dim = 0;    // dh; the "nope" part for mla
+  AttentionKind attention = AttentionKind::MHA;
+  int64_t n_kv_heads = 0;  // Hkv; n_heads for mla (every head has its own k and v)
+  int64_t max_seq_len = 256;
+  double rope_theta = 10000.0;
+  double rope_fraction = 1.0;  // mha/gqa/mqa only
+  int64_t q_lora_rank = 0;     // mla: d_cq
+  int64_t kv_lora_rank = 0;    // mla: d_c
+  int64_t rope_head_dim = 0;   // mla: dr
+  FfnKind ffn = FfnKind::SwiGLU;
+  int64_t ffn_hidden = 0;  // F, also the width of every expert
+  int64_t n_experts = 0;   // E; 0 = dense FFN
+  int64_t top_k = 2;
+  int64_t n_shared_experts = 0;
+  double aux_loss_coef = 0.01;
+  double norm_eps = 1e-6;
+  bool tie_embeddings = false;
+
+  bool operator==(const ModelConfig&) const = default;
+
+  bool is_moe() const { return n_experts > 0; }
+  // Channels of a head vector that RoPE rotates: r = 2·floor(rope_fraction·dh/2)
+  // (computed in double) for mha/gqa/mqa; rope_head_dim for mla.
+  int64_t rope_dims() const;
+  // Numbers a decoding model caches per token, over all layers:
+  // 2·L·Hkv·dh for mha/gqa/mqa, L·(kv_lora_rank + rope_head_dim) for mla.
+  int64_t kv_cache_floats_per_token() const;
+  // Every parameter by its MODEL-SPEC.md name, with its shape, in this order:
+  //   tok_emb.weight
+  //   for each layer i:
+  //     layers.i.attn_norm.weight
+  //     layers.i.attn.{wq,wk,wv,wo}.weight                       (mha/gqa/mqa)
+  //     layers.i.attn.{w_dq,w_uq,w_qr,w_dkv,w_uk,w_uv,w_kr,wo}.weight (mla)
+  //     layers.i.ffn_norm.weight
+  //     dense:  layers.i.ffn.<ffn>
+  //     MoE:    layers.i.moe.router.weight, layers.i.moe.experts.{e}.<ffn> for
+  //             e = 0…E−1, then layers.i.moe.shared.{s}.<ffn> for s = 0…S−1
+  //   norm.weight
+  //   lm_head.weight                                             (unless tied)
+  // where <ffn> is w_gate.weight, w_up.weight, w_down.weight (swiglu) or
+  // w_up.weight, w_up.bias, w_down.weight, w_down.bias (relu).
+  std::vector<std::pair<std::string, Shape>> parameter_shapes() const;
+  // The number of parameters: the sum of parameter_shapes() (a tied lm_head
+  // counts once). Throws if it does not fit in int64.
+  int64_t parameter_count() const;
+};
+
+// Parse, resolve the defaults and validate. Every refusal is an Error whose
+// message starts with `what` and names the offending key.
+ModelConfig config_from_json(const std::string& json_text, const std::string& what = "config");
+ModelConfig config_from_file(const std::string& path);  // `what` is the path
+// Every key, resolved, as a pretty-printed JSON object in the table's order.
+std::string config_to_json(const ModelConfig& config);
+
+// Check the rules of MODEL-SPEC.md on an already resolved config (positive
+// sizes, the n_kv_heads rules, mla's keys, rope_fraction, top_k, shared experts,
+// a parameter count that fits in int64). config_from_json and preset_config
+// both end here; call it again after changing a field by hand.
+void validate_config(const ModelConfig& config, const std::string& what = "config");
+
+// Named presets, with the attention variant and experts chosen on top:
+//   baby:  D=128, L=4, H=4, max_seq_len=64
+//   small: D=384, L=6, H=6, max_seq_len=256
+// both swiglu, rope_fraction 1, untied. Variant defaults: gqa → n_kv_heads =
+// H/2; mqa → 1; mla → q_lora_rank = D/2, kv_lora_rank = D/4, rope_head_dim =
+// dh/2. With n_experts = E > 0: top_k defaults to min(2, E) and a top_k above
+// E is refused; n_shared_experts defaults to 0. top_k or n_shared_experts
+// without n_experts > 0 is refused. The result goes through the same checks
+// as a JSON config.
+struct PresetOptions {
+  std::optional<std::string> attention = std::nullopt;  // "mha" (default), "gqa", "mqa", "mla"
+  std::optional<int64_t> n_experts = std::nullopt;
+  std::optional<int64_t> top_k = std::nullopt;
+  std::optional<int64_t> n_shared_experts = std::nullopt;
+};
+ModelConfig preset_config(const std::string& name, int64_t vocab_size,
+                          const PresetOptions& opts = {});
+std::vector<std::string> preset_names();  // {"baby", "small"}
+
+}  // namespace attnlab
