@@ -84,17 +84,23 @@ Variable log_softmax(const Variable& x);  // over the last axis
 Variable cross_entropy(const Variable& logits, std::span<const int32_t> targets);
 
 // ------------------------------------ fused layers (ops/rms_norm.cpp, rope.cpp, attention.cpp)
+// Kernels in tensor/rms_norm.hpp, rope.hpp, attention.hpp (usable without the tape).
 // RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) · weight, weight [D].
+// Saves rstd, one number per row.
 Variable rms_norm(const Variable& x, const Variable& weight, double eps);
 // RoPE of MODEL-SPEC.md on x [B, T, heads, d]: rotates the first `rotary_dims`
 // channels of each head in adjacent pairs, token t at position
 // position_offset + t, θ_j = theta^(−2j / rotary_dims); the rest pass through.
+// rotary_dims must be even and ≤ d (0: the identity).
 Variable rope(const Variable& x, int64_t rotary_dims, double theta, int64_t position_offset = 0);
 // Causal scaled-dot-product attention with grouped KV heads:
 //   q [B, T, H, dk], k [B, T, Hkv, dk], v [B, T, Hkv, dv] → [B, T, H, dv]
 // query head h reads KV head h / (H / Hkv); s = scale · q·kᵀ, causal, softmax
 // over keys. Backward recomputes the probabilities from the saved row
 // statistics (log-sum-exp), so nothing T×T is kept between the two passes.
+// q may hold fewer tokens than k and v (Tq < Tk): they are then the last Tq
+// positions. Views whose last axis is contiguous (a Linear's output viewed as
+// [B, T, heads, d], a narrowed slice of a fused projection) are read in place.
 Variable causal_attention(const Variable& q, const Variable& k, const Variable& v, double scale);
 
 }  // namespace attnlab
