@@ -1,0 +1,14 @@
+// The subcommands of the attnlab program. Each lives in its own file
+// (cli/<name>_command.cpp), parses and validates its flags, and calls the
+// library; none holds logic of its own worth testing apart from the CLI.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace attnlab::cli {
+
+// Each adds its subcommand to the app; the callback runs it.
+void add_info_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+
+}  // namespace attnlab::cli

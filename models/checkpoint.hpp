@@ -1,0 +1,53 @@
+// Checkpoints: one safetensors file per MODEL-SPEC.md.
+//
+//   tensors      every parameter by its spec name, F32 (F64 and BF16 also read)
+//   __metadata__ "config"    the model config as JSON (required)
+//                "format"    "attnlab.train" (optional; a file without it is a
+//                            plain spec checkpoint and reads the same)
+//                "tokenizer" the tokenizer as JSON (optional; needed to sample text)
+//                "train.*"   the training state of a resumable run (optional)
+//   optim.m.<name>, optim.v.<name>  AdamW moments of a training checkpoint (optional)
+//
+// Reading checks every tensor against the config: a missing parameter, an
+// unknown tensor, a wrong shape or dtype is refused with a message naming the
+// file and the tensor. So a checkpoint written by another implementation of
+// the spec, with only `config` and the weights, loads for every command.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/config.hpp"
+#include "models/language_model.hpp"
+
+namespace attnlab {
+
+inline constexpr const char* kTrainFormat = "attnlab.train";
+
+struct Checkpoint {
+  std::string path;
+  ModelConfig config;
+  std::map<std::string, std::string> metadata;
+  std::vector<std::pair<std::string, Tensor>> parameters;  // in the config's parameter order
+  std::vector<std::pair<std::string, Tensor>> optimizer;   // optim.m.* / optim.v.*, if any
+
+  // The metadata value, or "" when absent.
+  std::string meta(const std::string& key) const;
+};
+
+// Reads and validates a training-form checkpoint; tensors come as `dtype`.
+Checkpoint read_checkpoint(const std::string& path, DType dtype = DType::F32);
+
+// A model built from a checkpoint's config, holding its parameters.
+std::unique_ptr<LanguageModel> load_model(const Checkpoint& checkpoint, DType dtype = DType::F32);
+
+// Writes the model's parameters as F32 with its config in the metadata, plus
+// `metadata` and `extra` tensors (optimizer state), atomically.
+void write_checkpoint(const std::string& path, const LanguageModel& model,
+                      const std::map<std::string, std::string>& metadata = {},
+                      const std::vector<std::pair<std::string, Tensor>>& extra = {});
+
+}  // namespace attnlab
