@@ -80,7 +80,7 @@ Variable masked_fill(const Variable& x, const Tensor& mask, double value);
 Variable softmax(const Variable& x);      // over the last axis
 Variable log_softmax(const Variable& x);  // over the last axis
 // Mean over rows of −log softmax(logits)[target], logits [..., V], one target
-// per row. Fused: forward keeps only the softmax, backward is (p − onehot)/N.
+// per row. Fused: forward keeps the per-row log-sum-exp, backward is (p − onehot)/N.
 Variable cross_entropy(const Variable& logits, std::span<const int32_t> targets);
 
 // ------------------------------------ fused layers (ops/rms_norm.cpp, rope.cpp, attention.cpp)

@@ -10,5 +10,7 @@ namespace attnlab::cli {
 // Each adds its subcommand to the app; the callback runs it.
 void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace attnlab::cli

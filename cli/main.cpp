@@ -10,11 +10,15 @@
 
 #include "cli/commands.hpp"
 #include "tensor/error.hpp"
+#include "tensor/threads.hpp"
 
 int main(int argc, char** argv) {
+  attnlab::prefer_passive_openmp(argv);  // see tensor/threads.hpp: why not spin
   CLI::App app{"attnlab: train, inspect, convert and sample tiny transformers on a CPU", "attnlab"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "attnlab 0.1.0");
+  attnlab::cli::add_train_command(app);
+  attnlab::cli::add_eval_command(app);
   attnlab::cli::add_info_command(app);
   attnlab::cli::add_inspect_command(app);
   try {

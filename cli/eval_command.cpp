@@ -1,0 +1,68 @@
+// attnlab eval: the validation loss of a checkpoint, as perplexity and bits
+// per character too.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "cli/commands.hpp"
+#include "models/checkpoint.hpp"
+#include "tensor/threads.hpp"
+#include "train/dataset.hpp"
+#include "train/trainer.hpp"
+
+namespace attnlab::cli {
+namespace {
+
+struct EvalOptions {
+  std::string checkpoint;
+  std::string data = ATTNLAB_DEFAULT_DATA;
+  int64_t batches = 100, batch_size = 12, seq_len = 0, threads = 0;
+};
+
+void run_eval(const EvalOptions& o) {
+  set_num_threads(static_cast<int>(o.threads));
+  const Checkpoint ck = read_checkpoint(o.checkpoint);
+  ATTN_CHECK(ck.metadata.count("tokenizer"),
+             "{}: has no tokenizer in its metadata, so its text cannot be encoded (eval needs a "
+             "checkpoint written by attnlab train)",
+             o.checkpoint);
+  const Tokenizer tokenizer = Tokenizer::from_json(ck.meta("tokenizer"));
+  const int64_t seq_len = o.seq_len ? o.seq_len : ck.config.max_seq_len;
+  ATTN_CHECK(seq_len <= ck.config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
+             seq_len, ck.config.max_seq_len);
+  const TextDataset data = TextDataset::from_file(o.data, seq_len, tokenizer);
+  auto model = load_model(ck);
+  TrainSettings settings;
+  settings.batch_size = o.batch_size;
+  settings.seq_len = seq_len;
+  settings.eval_batches = o.batches;
+  Trainer evaluator(*model, data, settings);
+  const double loss = evaluator.evaluate(Split::kVal);
+  fmt::print("val loss {:.4f}  perplexity {:.3f}  bits/char {:.4f}  ({} batches of {}×{})\n", loss,
+             std::exp(loss), loss / std::log(2.0), o.batches, o.batch_size, seq_len);
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* cmd = app.add_subcommand("eval", "Validation loss, perplexity and bits per character");
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "Checkpoint (.safetensors) written by attnlab train")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--data", o->data,
+                  "Corpus whose last 10% is the validation split (default: bundled)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--batches", o->batches, "Validation batches (default 100)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--batch-size", o->batch_size, "Sequences per batch (default 12)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--seq-len", o->seq_len, "Tokens per sequence (default: the model's max_seq_len)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--threads", o->threads, "Threads (default 0: all cores)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1024}));
+  cmd->callback([o] { run_eval(*o); });
+}
+
+}  // namespace attnlab::cli

@@ -1,0 +1,114 @@
+// attnlab train: train a model from a preset or a config on a corpus, into a
+// run directory; or continue a stopped run exactly with --resume.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "cli/commands.hpp"
+#include "cli/model_options.hpp"
+#include "tensor/error.hpp"
+#include "train/progress.hpp"
+#include "train/training_run.hpp"
+
+namespace attnlab::cli {
+namespace {
+
+struct TrainOptions {
+  ModelOptions model;
+  TrainSettings settings;
+  std::string out;
+  std::string resume;
+  bool quiet = false;
+};
+
+void run_train(CLI::App& cmd, TrainOptions& o) {
+  RunOutput output{.interactive = ProgressDisplay::stdout_is_terminal(), .quiet = o.quiet};
+  RunSummary summary;
+  if (!o.resume.empty()) {
+    // A resumed run keeps its own settings; only --steps (the new total) may change.
+    for (const char* flag : {"--preset",      "--config",       "--attention",
+                             "--experts",     "--top-k",        "--shared-experts",
+                             "--data",        "--batch-size",   "--seq-len",
+                             "--lr",          "--min-lr",       "--warmup",
+                             "--decay-steps", "--weight-decay", "--clip",
+                             "--accum",       "--eval-every",   "--eval-batches",
+                             "--dropout",     "--seed",         "--out"})
+      ATTN_CHECK(cmd.count(flag) == 0,
+                 "{} cannot be changed on --resume: a resumed run keeps its own settings (only "
+                 "--steps and --threads may be given)",
+                 flag);
+    std::optional<int64_t> steps;
+    if (cmd.count("--steps")) steps = o.settings.steps;
+    summary = resume_run(o.resume, steps, output);
+  } else {
+    ATTN_CHECK(!o.out.empty(), "train needs --out RUN_DIR (or --resume RUN_DIR)");
+    ModelOptions model = o.model;
+    if (!model.given()) model.preset = "baby";
+    NewRun run;
+    run.settings = o.settings;
+    run.settings.validate();
+    run.config = model.resolve(corpus_vocab_size(run.settings.data_path));
+    run.out_dir = o.out;
+    summary = start_run(run, output);
+  }
+  if (!o.quiet)
+    fmt::print("done: {} steps in {}, val loss {:.4f} ({:.4f} bits/char), best {:.4f}\n",
+               summary.steps, ProgressDisplay::format_duration(summary.elapsed_s), summary.val_loss,
+               summary.val_loss / std::log(2.0), summary.best_val_loss);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  TrainSettings& s = o->settings;
+  s.data_path = ATTNLAB_DEFAULT_DATA;
+  CLI::App* cmd = app.add_subcommand(
+      "train", "Train a model (default: the baby preset on the bundled tiny-shakespeare)");
+  o->model.add_to(*cmd);
+  cmd->add_option("--data", s.data_path,
+                  "Training corpus, UTF-8 text (default: bundled tiny-shakespeare)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--steps", s.steps, "Total optimizer steps of the run (default 2000)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  cmd->add_option("--batch-size", s.batch_size, "Sequences per micro-batch (default 12)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--seq-len", s.seq_len,
+                  "Tokens per sequence, T (default: the model's max_seq_len)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--lr", s.lr, "Peak learning rate (default 1e-3)")->check(CLI::PositiveNumber);
+  cmd->add_option("--min-lr", s.min_lr,
+                  "Learning rate at the end of the cosine decay (default 1e-4)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--warmup", s.warmup, "Linear warmup steps (default 100)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--decay-steps", s.decay_steps,
+                  "Step where the cosine decay reaches --min-lr (default: --steps of the new run)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--weight-decay", s.weight_decay, "AdamW weight decay on matrices (default 0.1)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--clip", s.clip, "Clip the global gradient norm to this (default 1.0; 0: off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--accum", s.accum, "Micro-batches per optimizer step (default 1)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--eval-every", s.eval_every,
+                  "Steps between evaluations and checkpoints (default 250; 0: only at the end)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-batches", s.eval_batches,
+                  "Validation batches per evaluation (default 100)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--dropout", s.dropout,
+                  "Dropout on attention probabilities and residual branches (default 0)")
+      ->check(CLI::Range(0.0, 0.99));
+  cmd->add_option("--seed", s.seed, "Seed of the init and of the batch order (default 1337)");
+  cmd->add_option("--threads", s.threads, "Threads (default 0: all cores)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1024}));
+  cmd->add_option("--out", o->out, "Run directory: checkpoints and metrics.csv");
+  cmd->add_option(
+      "--resume", o->resume,
+      "Continue the run in this directory exactly where it stopped (--steps: new total)");
+  cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
+  cmd->callback([cmd, o] { run_train(*cmd, *o); });
+}
+
+}  // namespace attnlab::cli

@@ -1,0 +1,262 @@
+#include "train/training_run.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "models/checkpoint.hpp"
+#include "tensor/threads.hpp"
+#include "train/metrics.hpp"
+#include "train/progress.hpp"
+#include "train/trainer.hpp"
+
+namespace attnlab {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Metadata keys of the training state in last.safetensors.
+constexpr const char* kSettingsKey = "train.settings";
+constexpr const char* kStepKey = "train.step";
+constexpr const char* kSamplerKey = "train.sampler_state";
+constexpr const char* kBestKey = "train.best_val_loss";
+constexpr const char* kValKey = "train.val_loss";
+constexpr const char* kElapsedKey = "train.elapsed_s";
+
+std::string state_to_string(const Rng::State& s) {
+  return fmt::format("{},{},{},{}", s[0], s[1], s[2], s[3]);
+}
+
+Rng::State state_from_string(const std::string& text, const std::string& what) {
+  Rng::State s{};
+  size_t at = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const size_t comma = text.find(',', at);
+    const std::string part =
+        text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    try {
+      size_t used = 0;
+      s[i] = std::stoull(part, &used);
+      ATTN_CHECK(used == part.size() && !part.empty(), "");
+    } catch (const std::exception&) {
+      throw Error(fmt::format("{}: malformed {} '{}'", what, kSamplerKey, text));
+    }
+    if (comma == std::string::npos) {
+      ATTN_CHECK(i == s.size() - 1, "{}: malformed {} '{}'", what, kSamplerKey, text);
+      break;
+    }
+    at = comma + 1;
+  }
+  return s;
+}
+
+double parse_double(const std::string& text, const char* key, const std::string& what) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error(fmt::format("{}: malformed {} '{}'", what, key, text));
+}
+
+// Everything a run needs in memory; shared by start_run and resume_run.
+struct Run {
+  std::string dir;
+  TrainSettings settings;
+  std::unique_ptr<TextDataset> data;
+  std::unique_ptr<LanguageModel> model;
+  std::unique_ptr<Trainer> trainer;
+  MetricsLog metrics;
+  double best_val = INFINITY, last_val = NAN, elapsed_base = 0;
+
+  std::string last_path() const { return (fs::path(dir) / "last.safetensors").string(); }
+  std::string best_path() const { return (fs::path(dir) / "best.safetensors").string(); }
+  std::string metrics_path() const { return (fs::path(dir) / "metrics.csv").string(); }
+
+  std::map<std::string, std::string> metadata(double elapsed) const {
+    return {{"tokenizer", data->tokenizer().to_json()},
+            {kSettingsKey, settings.to_json()},
+            {kStepKey, std::to_string(trainer->steps_done())},
+            {kSamplerKey, state_to_string(trainer->state().sampler)},
+            {kBestKey, fmt::format("{:.17g}", best_val)},
+            {kValKey, fmt::format("{:.17g}", last_val)},
+            {kElapsedKey, fmt::format("{:.6f}", elapsed)}};
+  }
+
+  // Saves last (with the optimizer state), best when the validation loss
+  // improved, and metrics.csv — each file atomically.
+  void save(double elapsed, bool improved) {
+    const auto meta = metadata(elapsed);
+    std::vector<std::pair<std::string, Tensor>> optim;
+    const TrainerState st = trainer->state();
+    const auto& params = trainer->optimizer().parameters();
+    for (size_t i = 0; i < params.size(); ++i)
+      optim.emplace_back("optim.m." + params[i].first, st.adam_m[i]);
+    for (size_t i = 0; i < params.size(); ++i)
+      optim.emplace_back("optim.v." + params[i].first, st.adam_v[i]);
+    if (improved || !fs::exists(best_path())) write_checkpoint(best_path(), *model, meta);
+    write_checkpoint(last_path(), *model, meta, optim);
+    metrics.write(metrics_path());
+  }
+};
+
+RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
+  set_num_threads(static_cast<int>(run.settings.threads));
+  Trainer& trainer = *run.trainer;
+  const bool print = !output.quiet;
+  ProgressDisplay progress(total_steps, output.interactive, std::max<int64_t>(1, total_steps / 20));
+  const auto start = Clock::now();
+  auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  double step_seconds = 0;  // training time of this session, evaluations excluded
+  int64_t steps_this_session = 0;
+
+  auto evaluate_and_save = [&](MetricsRow* row) {
+    run.last_val = trainer.evaluate(Split::kVal);
+    if (row) row->val_loss = run.last_val;
+    const bool improved = run.last_val < run.best_val;
+    run.best_val = std::min(run.best_val, run.last_val);
+    const double elapsed = run.elapsed_base + seconds_since(start);
+    run.save(elapsed, improved);
+    if (print)
+      progress.note(fmt::format("step {}: val loss {:.4f} ({:.4f} bits/char){}",
+                                trainer.steps_done(), run.last_val, run.last_val / std::log(2.0),
+                                improved ? ", saved best" : ""));
+  };
+
+  if (trainer.steps_done() == 0 && total_steps == 0) evaluate_and_save(nullptr);
+  while (trainer.steps_done() < total_steps) {
+    const auto t = Clock::now();
+    StepResult r;
+    try {
+      r = trainer.step();
+    } catch (const Error& e) {
+      if (print) progress.finish();
+      const bool saved = fs::exists(run.last_path());
+      throw Error(fmt::format("{}; {}", e.what(),
+                              saved ? fmt::format("the last good checkpoint is {}", run.last_path())
+                                    : std::string("no checkpoint was written yet")));
+    }
+    const double dt = seconds_since(t);
+    step_seconds += dt;
+    ++steps_this_session;
+    MetricsRow row;
+    row.step = r.step;
+    row.train_loss = r.loss;
+    row.lr = r.lr;
+    row.grad_norm = r.grad_norm;
+    row.aux_loss = r.aux;
+    row.tokens_per_s = static_cast<double>(r.tokens) / std::max(dt, 1e-9);
+    row.elapsed_s = run.elapsed_base + seconds_since(start);
+    const bool eval_now = (run.settings.eval_every > 0 && r.step % run.settings.eval_every == 0) ||
+                          r.step == total_steps;
+    if (print) {
+      const double per_step = step_seconds / static_cast<double>(steps_this_session);
+      progress.update(r.step, r.loss, row.tokens_per_s, per_step * (total_steps - r.step));
+    }
+    run.metrics.add(row);
+    if (eval_now) evaluate_and_save(&run.metrics.last());
+  }
+  if (print) progress.finish();
+  return {trainer.steps_done(), run.last_val, run.best_val,
+          run.elapsed_base + seconds_since(start)};
+}
+
+}  // namespace
+
+int64_t corpus_vocab_size(const std::string& data_path) {
+  return Tokenizer::from_corpus(read_text_file(data_path)).vocab_size();
+}
+
+RunSummary start_run(const NewRun& spec, const RunOutput& output) {
+  spec.settings.validate();
+  ATTN_CHECK(!spec.out_dir.empty(), "no run directory: give --out RUN_DIR");
+  const fs::path dir(spec.out_dir);
+  ATTN_CHECK(!fs::exists(dir / "last.safetensors"),
+             "{} already holds a run: continue it with --resume {}, or choose another --out",
+             spec.out_dir, spec.out_dir);
+  ATTN_CHECK(!fs::exists(dir) || fs::is_directory(dir), "--out {} is a file, not a directory",
+             spec.out_dir);
+  Run run;
+  run.dir = spec.out_dir;
+  run.settings = spec.settings;
+  const int64_t seq_len = spec.settings.seq_len ? spec.settings.seq_len : spec.config.max_seq_len;
+  ATTN_CHECK(seq_len <= spec.config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
+             seq_len, spec.config.max_seq_len);
+  run.data =
+      std::make_unique<TextDataset>(TextDataset::from_file(spec.settings.data_path, seq_len));
+  ATTN_CHECK(run.data->tokenizer().vocab_size() <= spec.config.vocab_size,
+             "the corpus {} has {} distinct characters but the model's vocab_size is {}",
+             spec.settings.data_path, run.data->tokenizer().vocab_size(), spec.config.vocab_size);
+  if (run.settings.decay_steps == 0) run.settings.decay_steps = run.settings.steps;
+  run.model = std::make_unique<LanguageModel>(spec.config, DType::F32, run.settings.seed);
+  run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  ATTN_CHECK(!ec, "cannot create the run directory {}: {}", spec.out_dir, ec.message());
+  if (!output.quiet)
+    fmt::print("training {} ({} parameters) on {} ({} tokens, V={}) for {} steps into {}\n",
+               attention_name(spec.config.attention), spec.config.parameter_count(),
+               spec.settings.data_path, run.data->num_tokens(), run.data->tokenizer().vocab_size(),
+               run.settings.steps, spec.out_dir);
+  return train_loop(run, run.settings.steps, output);
+}
+
+RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_steps,
+                      const RunOutput& output) {
+  Run run;
+  run.dir = out_dir;
+  ATTN_CHECK(fs::is_directory(out_dir), "--resume {}: no such run directory", out_dir);
+  ATTN_CHECK(fs::exists(run.last_path()), "--resume {}: no last.safetensors in it to resume from",
+             out_dir);
+  const Checkpoint ck = read_checkpoint(run.last_path());
+  const std::string what = run.last_path();
+  for (const char* key : {kSettingsKey, kStepKey, kSamplerKey, "tokenizer"})
+    ATTN_CHECK(ck.metadata.count(key), "{}: not a training checkpoint (no {} in its metadata)",
+               what, key);
+  run.settings = TrainSettings::from_json(ck.meta(kSettingsKey), what);
+  if (total_steps) {
+    ATTN_CHECK(*total_steps >= 0, "--steps must be ≥ 0, got {}", *total_steps);
+    run.settings.steps = *total_steps;
+  }
+  const Tokenizer tokenizer = Tokenizer::from_json(ck.meta("tokenizer"));
+  const int64_t seq_len = run.settings.seq_len ? run.settings.seq_len : ck.config.max_seq_len;
+  run.data = std::make_unique<TextDataset>(
+      TextDataset::from_file(run.settings.data_path, seq_len, tokenizer));
+  run.model = load_model(ck, DType::F32);
+  run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings);
+
+  TrainerState st;
+  try {
+    st.step = std::stoll(ck.meta(kStepKey));
+  } catch (const std::exception&) {
+    throw Error(fmt::format("{}: malformed {} '{}'", what, kStepKey, ck.meta(kStepKey)));
+  }
+  st.sampler = state_from_string(ck.meta(kSamplerKey), what);
+  std::map<std::string, Tensor> optim(ck.optimizer.begin(), ck.optimizer.end());
+  for (const auto& [name, p] : run.model->named_parameters()) {
+    auto m = optim.find("optim.m." + name), v = optim.find("optim.v." + name);
+    ATTN_CHECK(m != optim.end() && v != optim.end(), "{}: no optimizer state for {}", what, name);
+    st.adam_m.push_back(m->second);
+    st.adam_v.push_back(v->second);
+  }
+  run.trainer->load_state(st);
+  run.best_val = parse_double(ck.meta(kBestKey), kBestKey, what);
+  run.last_val = parse_double(ck.meta(kValKey), kValKey, what);
+  run.elapsed_base = parse_double(ck.meta(kElapsedKey), kElapsedKey, what);
+  if (fs::exists(run.metrics_path())) run.metrics = MetricsLog::read(run.metrics_path(), st.step);
+  ATTN_CHECK(run.settings.steps >= st.step,
+             "--steps {} is below the run's step {}: --steps is the run's total",
+             run.settings.steps, st.step);
+  if (!output.quiet)
+    fmt::print("resuming {} at step {} of {}\n", out_dir, st.step, run.settings.steps);
+  return train_loop(run, run.settings.steps, output);
+}
+
+}  // namespace attnlab

@@ -1,0 +1,51 @@
+// A whole training run in a run directory, as `attnlab train` does it:
+//
+//   RUN_DIR/last.safetensors   the latest state: weights, AdamW moments
+//                              (optim.m.*, optim.v.*), step, sampler position,
+//                              settings, tokenizer (metadata train.*, tokenizer)
+//   RUN_DIR/best.safetensors   the weights with the best validation loss so far
+//   RUN_DIR/metrics.csv        one row per step (see metrics.hpp)
+//
+// Checkpoints are written at every evaluation and at the end, each atomically
+// (temporary file, fsync, rename), so a run killed at any moment leaves the
+// last complete checkpoint behind, and `resume` continues exactly from it:
+// a run of 2N steps and a run of N steps resumed to 2N end with the same bits.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "models/config.hpp"
+#include "train/train_settings.hpp"
+
+namespace attnlab {
+
+struct NewRun {
+  ModelConfig config;  // vocab_size at least the corpus's
+  TrainSettings settings;
+  std::string out_dir;
+};
+
+struct RunSummary {
+  int64_t steps = 0;
+  double val_loss = 0;  // at the last evaluation
+  double best_val_loss = 0;
+  double elapsed_s = 0;  // training time over the whole run, resumed parts included
+};
+
+struct RunOutput {
+  bool interactive = false;  // redraw a progress bar (a terminal) or print plain lines
+  bool quiet = false;        // print nothing
+};
+
+// Trains a new model. Refuses an out_dir that already holds a run.
+RunSummary start_run(const NewRun& run, const RunOutput& output = {});
+// Continues the run in out_dir up to total_steps (default: its own --steps).
+RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_steps,
+                      const RunOutput& output = {});
+
+// The vocabulary a new run of this corpus needs (for presets: V from the corpus).
+int64_t corpus_vocab_size(const std::string& data_path);
+
+}  // namespace attnlab
