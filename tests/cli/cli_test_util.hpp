@@ -1,0 +1,109 @@
+// Helpers for the end-to-end CLI tests: run a command line and capture what it
+// printed and how it exited, quote arguments for the shell, run the attnlab
+// binary (ATTNLAB_EXE, set by tests/CMakeLists.txt), and a scratch directory
+// that removes itself.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace attnlab::testing {
+
+// A fresh directory under the system temp dir, removed (with its contents)
+// when the object goes out of scope.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "attnlab-test") {
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    if (mkdtemp(pattern.data()) == nullptr)
+      throw std::runtime_error("TempDir: mkdtemp failed for " + pattern);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;  // best effort; never throw from a destructor
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  // The path of `name` inside the directory, as a string.
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Reads a whole file; "" when it cannot be opened.
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// `arg` quoted for /bin/sh: in single quotes, each ' written as '\''.
+inline std::string shell_quote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct CommandResult {
+  int exit_code = -1;  // the exit status; 128 + signal number when killed by a signal
+  std::string out;     // stdout
+  std::string err;     // stderr
+
+  // All of it, for a failure message.
+  std::string describe() const {
+    std::ostringstream s;
+    s << "exit code " << exit_code << "\n--- stdout ---\n" << out << "--- stderr ---\n" << err;
+    return s.str();
+  }
+};
+
+// Runs `command_line` with /bin/sh (so it may use redirections and pipes),
+// stdin from /dev/null. stdout is captured through a pipe, stderr through a
+// temporary file.
+inline CommandResult run_command(const std::string& command_line) {
+  TempDir scratch("attnlab-cmd");
+  const std::string err_path = scratch.file("stderr");
+  const std::string full = "( " + command_line + " ) < /dev/null 2> " + shell_quote(err_path);
+  CommandResult result;
+  FILE* pipe = popen(full.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("run_command: popen failed for: " + command_line);
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.out.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  if (status == -1) throw std::runtime_error("run_command: pclose failed for: " + command_line);
+  if (WIFEXITED(status))
+    result.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    result.exit_code = 128 + WTERMSIG(status);
+  result.err = read_text_file(err_path);
+  return result;
+}
+
+#ifdef ATTNLAB_EXE
+// Runs the attnlab binary with `args`, each quoted.
+inline CommandResult run_attnlab(const std::vector<std::string>& args) {
+  std::string command_line = shell_quote(ATTNLAB_EXE);
+  for (const std::string& a : args) {
+    command_line += ' ';  // (appending in two steps avoids a GCC 12 -Wrestrict false positive)
+    command_line += shell_quote(a);
+  }
+  return run_command(command_line);
+}
+#endif
+
+}  // namespace attnlab::testing
