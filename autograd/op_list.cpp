@@ -17,6 +17,8 @@ const std::vector<std::string_view>& differentiable_ops() {
       "index_select", "index_add", "gather", "where", "masked_fill",
       // softmax
       "softmax", "log_softmax", "cross_entropy",
+      // dropout
+      "dropout",
       // fused layers
       "rms_norm", "rope", "causal_attention"};
   return ops;

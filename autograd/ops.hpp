@@ -83,6 +83,11 @@ Variable log_softmax(const Variable& x);  // over the last axis
 // per row. Fused: forward keeps the per-row log-sum-exp, backward is (p − onehot)/N.
 Variable cross_entropy(const Variable& logits, std::span<const int32_t> targets);
 
+// ---------------------------------------------------- dropout (ops/dropout.cpp)
+// Keeps each element with probability 1 − p, scaled by 1/(1 − p); draws its
+// mask from rng. p = 0 returns x itself.
+Variable dropout(const Variable& x, double p, Rng& rng);
+
 // ------------------------------------ fused layers (ops/rms_norm.cpp, rope.cpp, attention.cpp)
 // Kernels in tensor/rms_norm.hpp, rope.hpp, attention.hpp (usable without the tape).
 // RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) · weight, weight [D].

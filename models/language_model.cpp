@@ -48,16 +48,19 @@ TransformerBlockConfig block_config(const ModelConfig& c, DType dtype) {
   return b;
 }
 
-LanguageModel::LanguageModel(const ModelConfig& config, DType dtype, uint64_t seed)
+LanguageModel::LanguageModel(const ModelConfig& config, DType dtype, uint64_t seed, double dropout)
     : config_((validate_config(config), config)),
       dtype_(dtype),
       init_rng_(seed),
+      dropout_rng_(seed ^ 0x64726f706f7574ull),  // "dropout": a stream apart from the init
       tok_emb_(config.vocab_size, config.d_model, dtype, init_rng_, 0.02),
       norm_(config.d_model, config.norm_eps, dtype) {
   // One generator for the whole model, drawn in parameter order.
   Rng& rng = init_rng_;
   register_module("tok_emb", tok_emb_);
-  const TransformerBlockConfig bc = block_config(config, dtype);
+  TransformerBlockConfig bc = block_config(config, dtype);
+  bc.dropout = dropout;
+  bc.dropout_rng = &dropout_rng_;
   for (int64_t i = 0; i < config.n_layers; ++i) {
     blocks_.push_back(std::make_unique<TransformerBlock>(bc, rng));
     register_module("layers." + std::to_string(i), *blocks_.back());

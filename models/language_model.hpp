@@ -42,7 +42,11 @@ class LanguageModel : public Module {
   // Builds the model with the default init of MODEL-SPEC.md, drawn from `seed`:
   // normal(0, 0.02) for embeddings and linear weights, 0.02/sqrt(2L) for the
   // output projections (wo, w_down), 1 for RMSNorm gains, 0 for biases.
-  LanguageModel(const ModelConfig& config, DType dtype = DType::F32, uint64_t seed = 0);
+  // dropout: on residual branches and attention probabilities, in training
+  // only (eval() turns it off); its masks come from a generator of its own,
+  // seeded from `seed` too (dropout_rng(), saved with a training run).
+  LanguageModel(const ModelConfig& config, DType dtype = DType::F32, uint64_t seed = 0,
+                double dropout = 0.0);
 
   // ids holds B·T token ids, row-major (B, T). T must not exceed max_seq_len.
   LanguageModelOutput forward(std::span<const int32_t> ids, int64_t batch, int64_t seq_len) const;
@@ -57,6 +61,7 @@ class LanguageModel : public Module {
   const RMSNorm& final_norm() const { return norm_; }
   // The output head's weight [V, D]: lm_head.weight, or tok_emb.weight when tied.
   const Variable& output_weight() const;
+  Rng& dropout_rng() { return dropout_rng_; }
 
   // Sets every parameter from named tensors (converted to this model's dtype).
   // Each name of the model must be present with its shape; `what` names the
@@ -68,6 +73,7 @@ class LanguageModel : public Module {
   ModelConfig config_;
   DType dtype_;
   Rng init_rng_;  // declared before the layers: they draw their init from it, in order
+  Rng dropout_rng_;
   Embedding tok_emb_;
   std::vector<std::unique_ptr<TransformerBlock>> blocks_;
   RMSNorm norm_;

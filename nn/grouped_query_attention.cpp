@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/ops.hpp"
+#include "nn/attention_dropout.hpp"
 
 namespace attnlab {
 namespace {
@@ -66,10 +67,13 @@ Variable GroupedQueryAttention::output(const Variable& heads) const {
 }
 
 Variable GroupedQueryAttention::forward(const Variable& x) const {
-  ATTN_CHECK(config_.dropout == 0 || !is_training(),
-             "attention dropout is not implemented yet (dropout = {})", config_.dropout);
   const QueryKeyValue qkv = project(x, 0);
   // (B, T, H, dh): query head h attends with KV head h / (H / Hkv).
+  if (is_training() && config_.dropout > 0) {
+    ATTN_CHECK(config_.dropout_rng != nullptr, "attention dropout needs a dropout_rng");
+    return output(causal_attention_with_dropout(qkv.q, qkv.k, qkv.v, scale(), config_.dropout,
+                                                *config_.dropout_rng));
+  }
   return output(causal_attention(qkv.q, qkv.k, qkv.v, scale()));
 }
 

@@ -27,9 +27,11 @@ struct GroupedQueryAttentionConfig {
   int64_t head_dim = 0;        // dh
   double rope_fraction = 1.0;  // share of each head's channels that RoPE rotates
   double rope_theta = 10000.0;
-  // Attention-probability dropout: a hook only. Must be 0 while training
-  // until it is implemented (forward throws otherwise).
+  // Dropout on the attention probabilities, in training only. With p > 0 the
+  // attention runs unfused (nn/attention_dropout.hpp), drawing its masks from
+  // dropout_rng, which must then be set (the language model owns it).
   double dropout = 0.0;
+  Rng* dropout_rng = nullptr;
   DType dtype = DType::F32;
   double init_std = 0.02;  // wq, wk, wv
   double out_std = 0.02;   // wo (MODEL-SPEC.md: 0.02 / sqrt(2·L))

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/ops.hpp"
+#include "nn/attention_dropout.hpp"
 
 namespace attnlab {
 namespace {
@@ -92,11 +93,14 @@ Variable MultiLatentAttention::output(const Variable& heads) const {
 }
 
 Variable MultiLatentAttention::forward(const Variable& x) const {
-  ATTN_CHECK(config_.dropout == 0 || !is_training(),
-             "attention dropout is not implemented yet (dropout = {})", config_.dropout);
   const QueryAndLatents latents = project(x, 0);
   const KeysValues kv = keys_values(latents.c_kv, latents.k_r);
   // q, k (B, T, H, dh + dr), v (B, T, H, dh) → (B, T, H, dh)
+  if (is_training() && config_.dropout > 0) {
+    ATTN_CHECK(config_.dropout_rng != nullptr, "attention dropout needs a dropout_rng");
+    return output(causal_attention_with_dropout(latents.q, kv.k, kv.v, scale(), config_.dropout,
+                                                *config_.dropout_rng));
+  }
   return output(causal_attention(latents.q, kv.k, kv.v, scale()));
 }
 

@@ -38,7 +38,8 @@ struct MultiLatentAttentionConfig {
   int64_t kv_lora_rank = 0;   // d_c: width of the cached latent c_kv
   int64_t rope_head_dim = 0;  // dr: width of the decoupled RoPE part; even
   double rope_theta = 10000.0;
-  double dropout = 0.0;  // attention dropout: a hook only (see GroupedQueryAttentionConfig)
+  double dropout = 0.0;  // attention dropout, as in GroupedQueryAttentionConfig
+  Rng* dropout_rng = nullptr;
   DType dtype = DType::F32;
   double init_std = 0.02;  // every projection but wo
   double out_std = 0.02;   // wo

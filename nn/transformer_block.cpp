@@ -23,6 +23,7 @@ std::unique_ptr<GroupedQueryAttention> make_gqa(const TransformerBlockConfig& c,
   a.rope_fraction = c.rope_fraction;
   a.rope_theta = c.rope_theta;
   a.dropout = c.dropout;
+  a.dropout_rng = c.dropout_rng;
   a.dtype = c.dtype;
   a.init_std = c.init_std;
   a.out_std = c.out_std;
@@ -40,6 +41,7 @@ std::unique_ptr<MultiLatentAttention> make_mla(const TransformerBlockConfig& c, 
   a.rope_head_dim = c.rope_head_dim;
   a.rope_theta = c.rope_theta;
   a.dropout = c.dropout;
+  a.dropout_rng = c.dropout_rng;
   a.dtype = c.dtype;
   a.init_std = c.init_std;
   a.out_std = c.out_std;
@@ -81,15 +83,19 @@ TransformerBlock::TransformerBlock(const TransformerBlockConfig& config, Rng& rn
 }
 
 TransformerBlockOutput TransformerBlock::forward(const Variable& x) const {
-  ATTN_CHECK(config_.dropout == 0 || !is_training(),
-             "residual dropout is not implemented yet (dropout = {})", config_.dropout);
-  // x is (B, T, D)
+  // x is (B, T, D). Residual dropout acts on each branch before it joins the stream.
+  const bool drop = is_training() && config_.dropout > 0;
+  ATTN_CHECK(!drop || config_.dropout_rng != nullptr, "dropout {} needs a dropout_rng",
+             config_.dropout);
+  auto branch = [&](const Variable& y) {
+    return drop ? dropout(y, config_.dropout, *config_.dropout_rng) : y;
+  };
   const Variable h = attn_norm_.forward(x);
-  Variable out = add(x, gqa_ ? gqa_->forward(h) : mla_->forward(h));
+  Variable out = add(x, branch(gqa_ ? gqa_->forward(h) : mla_->forward(h)));
   const Variable g = ffn_norm_.forward(out);
-  if (ffn_) return {add(out, ffn_->forward(g)), Variable(Tensor::scalar(0.0, x.dtype()))};
+  if (ffn_) return {add(out, branch(ffn_->forward(g))), Variable(Tensor::scalar(0.0, x.dtype()))};
   MixtureOfExpertsOutput moe = moe_->forward(g);
-  return {add(out, moe.y), moe.aux};
+  return {add(out, branch(moe.y)), moe.aux};
 }
 
 }  // namespace attnlab

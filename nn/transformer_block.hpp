@@ -38,9 +38,11 @@ struct TransformerBlockConfig {
   int64_t top_k = 2;             // when E > 0
   int64_t n_shared_experts = 0;  // when E > 0
   double norm_eps = 1e-6;
-  // Residual and attention dropout: a hook only. Must be 0 while training
-  // until it is implemented (forward throws otherwise).
+  // Dropout on each residual branch and on the attention probabilities, in
+  // training only (as nanoGPT), with masks drawn from dropout_rng, which must
+  // be set when dropout > 0.
   double dropout = 0.0;
+  Rng* dropout_rng = nullptr;
   DType dtype = DType::F32;
   double init_std = 0.02;  // every weight but the output projections
   double out_std = 0.02;   // wo and w_down: MODEL-SPEC.md uses 0.02 / sqrt(2·L)

@@ -92,12 +92,14 @@ double Trainer::evaluate(Split split) {
 }
 
 TrainerState Trainer::state() const {
-  return {steps_done(), sampler_.state(), optimizer_.first_moments(), optimizer_.second_moments()};
+  return {steps_done(), sampler_.state(), model_.dropout_rng().state(), optimizer_.first_moments(),
+          optimizer_.second_moments()};
 }
 
 void Trainer::load_state(const TrainerState& s) {
   optimizer_.load_state(s.adam_m, s.adam_v, s.step);
   sampler_.set_state(s.sampler);
+  model_.dropout_rng().set_state(s.dropout);
 }
 
 }  // namespace attnlab

@@ -34,6 +34,7 @@ struct StepResult {
 struct TrainerState {
   int64_t step = 0;
   Rng::State sampler{};
+  Rng::State dropout{};
   std::vector<Tensor> adam_m, adam_v;
 };
 

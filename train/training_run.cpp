@@ -23,6 +23,7 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kSettingsKey = "train.settings";
 constexpr const char* kStepKey = "train.step";
 constexpr const char* kSamplerKey = "train.sampler_state";
+constexpr const char* kDropoutKey = "train.dropout_state";
 constexpr const char* kBestKey = "train.best_val_loss";
 constexpr const char* kValKey = "train.val_loss";
 constexpr const char* kElapsedKey = "train.elapsed_s";
@@ -31,7 +32,7 @@ std::string state_to_string(const Rng::State& s) {
   return fmt::format("{},{},{},{}", s[0], s[1], s[2], s[3]);
 }
 
-Rng::State state_from_string(const std::string& text, const std::string& what) {
+Rng::State state_from_string(const std::string& text, const char* key, const std::string& what) {
   Rng::State s{};
   size_t at = 0;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -43,10 +44,10 @@ Rng::State state_from_string(const std::string& text, const std::string& what) {
       s[i] = std::stoull(part, &used);
       ATTN_CHECK(used == part.size() && !part.empty(), "");
     } catch (const std::exception&) {
-      throw Error(fmt::format("{}: malformed {} '{}'", what, kSamplerKey, text));
+      throw Error(fmt::format("{}: malformed {} '{}'", what, key, text));
     }
     if (comma == std::string::npos) {
-      ATTN_CHECK(i == s.size() - 1, "{}: malformed {} '{}'", what, kSamplerKey, text);
+      ATTN_CHECK(i == s.size() - 1, "{}: malformed {} '{}'", what, key, text);
       break;
     }
     at = comma + 1;
@@ -83,6 +84,7 @@ struct Run {
             {kSettingsKey, settings.to_json()},
             {kStepKey, std::to_string(trainer->steps_done())},
             {kSamplerKey, state_to_string(trainer->state().sampler)},
+            {kDropoutKey, state_to_string(trainer->state().dropout)},
             {kBestKey, fmt::format("{:.17g}", best_val)},
             {kValKey, fmt::format("{:.17g}", last_val)},
             {kElapsedKey, fmt::format("{:.6f}", elapsed)}};
@@ -195,7 +197,8 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output) {
              "the corpus {} has {} distinct characters but the model's vocab_size is {}",
              spec.settings.data_path, run.data->tokenizer().vocab_size(), spec.config.vocab_size);
   if (run.settings.decay_steps == 0) run.settings.decay_steps = run.settings.steps;
-  run.model = std::make_unique<LanguageModel>(spec.config, DType::F32, run.settings.seed);
+  run.model = std::make_unique<LanguageModel>(spec.config, DType::F32, run.settings.seed,
+                                              run.settings.dropout);
   run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -217,7 +220,7 @@ RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_s
              out_dir);
   const Checkpoint ck = read_checkpoint(run.last_path());
   const std::string what = run.last_path();
-  for (const char* key : {kSettingsKey, kStepKey, kSamplerKey, "tokenizer"})
+  for (const char* key : {kSettingsKey, kStepKey, kSamplerKey, kDropoutKey, "tokenizer"})
     ATTN_CHECK(ck.metadata.count(key), "{}: not a training checkpoint (no {} in its metadata)",
                what, key);
   run.settings = TrainSettings::from_json(ck.meta(kSettingsKey), what);
@@ -229,7 +232,9 @@ RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_s
   const int64_t seq_len = run.settings.seq_len ? run.settings.seq_len : ck.config.max_seq_len;
   run.data = std::make_unique<TextDataset>(
       TextDataset::from_file(run.settings.data_path, seq_len, tokenizer));
-  run.model = load_model(ck, DType::F32);
+  run.model = std::make_unique<LanguageModel>(ck.config, DType::F32, run.settings.seed,
+                                              run.settings.dropout);
+  run.model->load_parameters(ck.parameters, what);
   run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings);
 
   TrainerState st;
@@ -238,7 +243,8 @@ RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_s
   } catch (const std::exception&) {
     throw Error(fmt::format("{}: malformed {} '{}'", what, kStepKey, ck.meta(kStepKey)));
   }
-  st.sampler = state_from_string(ck.meta(kSamplerKey), what);
+  st.sampler = state_from_string(ck.meta(kSamplerKey), kSamplerKey, what);
+  st.dropout = state_from_string(ck.meta(kDropoutKey), kDropoutKey, what);
   std::map<std::string, Tensor> optim(ck.optimizer.begin(), ck.optimizer.end());
   for (const auto& [name, p] : run.model->named_parameters()) {
     auto m = optim.find("optim.m." + name), v = optim.find("optim.v." + name);

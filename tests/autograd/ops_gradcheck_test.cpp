@@ -125,3 +125,28 @@ TEST_CASE("gradcheck: softmax and log-softmax") {
   CHECK_GRADCHECK([](const Vars& v) { return softmax(transpose(v[0], 0, 1)); }, {x});
   CHECK_GRADCHECK([](const Vars& v) { return log_softmax(v[0]); }, {rand64({1, 1})});
 }
+
+TEST_CASE("gradcheck: dropout (the same mask on every evaluation)") {
+  const Tensor x = rand64({4, 6}, 16);
+  CHECK_GRADCHECK(
+      [](const Vars& v) {
+        Rng rng(99);  // a fresh generator per call: gradcheck evaluates f many times
+        return dropout(v[0], 0.3, rng);
+      },
+      {x});
+}
+
+TEST_CASE("dropout keeps about 1 − p of the elements, scaled by 1/(1 − p)") {
+  Rng rng(1);
+  Variable x(Tensor::ones({10000}, DType::F64));
+  const std::vector<double> y = dropout(x, 0.25, rng).value().to_vector();
+  int kept = 0;
+  for (double v : y) {
+    CHECK((v == 0.0 || v == doctest::Approx(1.0 / 0.75)));
+    kept += v != 0.0;
+  }
+  CHECK(kept == doctest::Approx(7500).epsilon(0.03));
+  CHECK(dropout(x, 0.0, rng).impl() == x.impl());
+  CHECK_THROWS_WITH_AS(dropout(x, 1.0, rng), "dropout probability must lie in [0, 1), got 1",
+                       Error);
+}

@@ -2,6 +2,7 @@
 // dense or MoE FFN): wiring against its own sub-layers, MODEL-SPEC.md's
 // parameter names, and f64 gradient checks of output and aux loss.
 #include "nn/transformer_block.hpp"
+#include "nn/attention_dropout.hpp"
 #include "tests/nn/nn_test_util.hpp"
 
 using namespace attnlab;
@@ -134,13 +135,42 @@ TEST_CASE("TransformerBlock: x + Attn(norm(x)), then + FFN(norm(·)); gradcheck 
     }
 }
 
-TEST_CASE("TransformerBlock: the dropout hook refuses to train until implemented") {
-  TransformerBlockConfig c = block_config(AttentionLayer::GroupedQuery, 0);
-  c.dropout = 0.1;
-  Rng rng(5);
-  TransformerBlock block(c, rng);
-  const Variable x(rand64({1, 2, 8}, 6));
-  CHECK_THROWS_AS(block.forward(x), Error);
-  block.eval();
-  CHECK(block.forward(x).x.shape() == Shape{1, 2, 8});
+TEST_CASE("TransformerBlock: dropout acts in training only, and needs its generator") {
+  for (AttentionLayer attention : {AttentionLayer::GroupedQuery, AttentionLayer::MultiLatent}) {
+    TransformerBlockConfig c = block_config(attention, 0);
+    c.dropout = 0.3;
+    Rng init(5);
+    TransformerBlock missing_rng(c, init);
+    const Variable x(rand64({2, 3, 8}, 6));
+    CHECK_THROWS_WITH_AS(missing_rng.forward(x), doctest::Contains("needs a dropout_rng"), Error);
+    Rng drops(7);
+    c.dropout_rng = &drops;
+    Rng init2(5);
+    TransformerBlock block(c, init2);
+    const Tensor a = block.forward(x).x.value(), b = block.forward(x).x.value();
+    CHECK(max_abs_diff(a, b) > 1e-6);  // fresh masks each call
+    block.eval();
+    missing_rng.eval();
+    const Tensor e1 = block.forward(x).x.value(), e2 = missing_rng.forward(x).x.value();
+    CHECK(max_abs_diff(e1, e2) == 0.0);  // evaluation: no dropout, same weights
+  }
+}
+
+TEST_CASE("attention with dropout 0 equals the fused attention; gradcheck with dropout") {
+  for (int64_t kv_heads : {4, 2, 1}) {
+    CAPTURE(kv_heads);
+    const Tensor q = rand64({2, 5, 4, 3}, 1), k = rand64({2, 5, kv_heads, 3}, 2),
+                 v = rand64({2, 5, kv_heads, 2}, 3);
+    Rng rng(1);
+    const Tensor plain =
+        causal_attention_with_dropout(Variable(q), Variable(k), Variable(v), 0.7, 0.0, rng).value();
+    const Tensor fused = causal_attention(Variable(q), Variable(k), Variable(v), 0.7).value();
+    CHECK(max_abs_diff(plain, fused) < 1e-12);
+    CHECK_GRADCHECK(
+        [](const Vars& in) {
+          Rng fixed(3);  // the same masks on every evaluation
+          return causal_attention_with_dropout(in[0], in[1], in[2], 0.7, 0.25, fixed);
+        },
+        {q, k, v});
+  }
 }
