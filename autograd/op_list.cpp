@@ -20,7 +20,7 @@ const std::vector<std::string_view>& differentiable_ops() {
       // dropout
       "dropout",
       // fused layers
-      "rms_norm", "rope", "causal_attention"};
+      "rms_norm", "rope", "swiglu", "causal_attention"};
   return ops;
 }
 

@@ -88,9 +88,9 @@ Variable cross_entropy(const Variable& logits, std::span<const int32_t> targets)
 // mask from rng. p = 0 returns x itself.
 Variable dropout(const Variable& x, double p, Rng& rng);
 
-// ------------------------------------ fused layers (ops/rms_norm.cpp, rope.cpp, attention.cpp)
-// Kernels in tensor/rms_norm.hpp, rope.hpp, attention.hpp (usable without the tape).
-// RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) · weight, weight [D].
+// ------------------------------------ fused layers (ops/rms_norm.cpp, rope.cpp, swiglu.cpp,
+// attention.cpp) Kernels in tensor/rms_norm.hpp, rope.hpp, swiglu.hpp, attention.hpp (usable
+// without the tape). RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) · weight, weight [D].
 // Saves rstd, one number per row.
 Variable rms_norm(const Variable& x, const Variable& weight, double eps);
 // RoPE of MODEL-SPEC.md on x [B, T, heads, d]: rotates the first `rotary_dims`
@@ -98,6 +98,9 @@ Variable rms_norm(const Variable& x, const Variable& weight, double eps);
 // position_offset + t, θ_j = theta^(−2j / rotary_dims); the rest pass through.
 // rotary_dims must be even and ≤ d (0: the identity).
 Variable rope(const Variable& x, int64_t rotary_dims, double theta, int64_t position_offset = 0);
+// SwiGLU's gate (tensor/swiglu.hpp): silu(gate) ⊙ up, one pass each way.
+// gate and up have the same shape. Saves nothing but its inputs.
+Variable swiglu(const Variable& gate, const Variable& up);
 // Causal scaled-dot-product attention with grouped KV heads:
 //   q [B, T, H, dk], k [B, T, Hkv, dk], v [B, T, Hkv, dv] → [B, T, H, dv]
 // query head h reads KV head h / (H / Hkv); s = scale · q·kᵀ, causal, softmax

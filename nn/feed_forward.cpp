@@ -34,8 +34,8 @@ FeedForward::FeedForward(const FeedForwardConfig& config, Rng& rng)
 Variable FeedForward::forward(const Variable& x) const {
   switch (config_.kind) {
     case FeedForwardKind::SwiGLU:
-      // (..., F) ⊙ (..., F) → (..., D)
-      return w_down_.forward(mul(silu(w_gate_->forward(x)), w_up_.forward(x)));
+      // silu(x·w_gateᵀ) ⊙ (x·w_upᵀ), fused: (..., F) ⊙ (..., F) → (..., D)
+      return w_down_.forward(swiglu(w_gate_->forward(x), w_up_.forward(x)));
     case FeedForwardKind::ReLU:
       return w_down_.forward(relu(w_up_.forward(x)));  // both Linears add their bias
   }

@@ -1,4 +1,4 @@
-// f64 gradient checks of the fused layers: rms_norm, rope, causal_attention,
+// f64 gradient checks of the fused layers: rms_norm, rope, swiglu, causal_attention,
 // cross_entropy, on the edge cases of each (size-1 axes, tile edges, grouped
 // heads, strided views) and chained as in a transformer block.
 #include <cmath>
@@ -58,6 +58,17 @@ void check_attention_grad(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t 
 }
 
 }  // namespace
+
+TEST_CASE("gradcheck: swiglu") {
+  CHECK_GRADCHECK([](const Vars& v) { return swiglu(v[0], v[1]); },
+                  {rand64({3, 19}, 40, 3.0), rand64({3, 19}, 41)});
+  CHECK_GRADCHECK([](const Vars& v) { return swiglu(v[0], v[1]); },
+                  {rand64({1}, 42), rand64({1}, 43)});
+  // A non-contiguous gate, and an up that needs no gradient.
+  const Tensor up = rand64({4, 2, 5}, 44);
+  CHECK_GRADCHECK([&](const Vars& v) { return swiglu(transpose(v[0], 0, 1), Variable(up)); },
+                  {rand64({2, 4, 5}, 45)});
+}
 
 TEST_CASE("gradcheck: causal_attention") {
   check_attention_grad(1, 1, 2, 2, 4, 4, 0.5);                 // T = 1

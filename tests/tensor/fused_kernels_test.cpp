@@ -1,4 +1,4 @@
-// The fused kernels (rms_norm, rope, attention, cross_entropy) against naive
+// The fused kernels (rms_norm, rope, swiglu, attention, cross_entropy) against naive
 // scalar twins written straight from the formulas, in f32 and f64, on every
 // SIMD target this CPU supports; plus their errors.
 #include <doctest/doctest.h>
@@ -12,6 +12,7 @@
 #include "tensor/cross_entropy.hpp"
 #include "tensor/rms_norm.hpp"
 #include "tensor/rope.hpp"
+#include "tensor/swiglu.hpp"
 
 using namespace attnlab;
 
@@ -249,6 +250,64 @@ TEST_CASE("rms_norm errors name the shapes") {
   CHECK_THROWS_WITH_AS(rms_norm_forward(x, Tensor::ones({4}, DType::F64), 1e-6),
                        doctest::Contains("rms_norm"), Error);
   CHECK_THROWS_WITH_AS(rms_norm_forward(x, Tensor::ones({4}), -1), doctest::Contains("eps"), Error);
+}
+
+// ----------------------------------------------------------------- swiglu
+
+// The scalar twin, straight from the formulas of swiglu.hpp, in double.
+struct SwiGluReference {
+  Values y, da, db;
+};
+SwiGluReference naive_swiglu(const Values& a, const Values& b, const Values& g) {
+  SwiGluReference r;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double s = 1 / (1 + std::exp(-a[i])), silu = a[i] * s;
+    r.y.push_back(silu * b[i]);
+    r.da.push_back(g[i] * b[i] * s * (1 + a[i] * (1 - s)));
+    r.db.push_back(g[i] * silu);
+  }
+  return r;
+}
+
+TEST_CASE("swiglu forward and backward match the formulas") {
+  for_each_simd_target([] {
+    for (DType dt : {DType::F32, DType::F64})
+      for (int64_t n : {0, 1, 7, 16, 17, 64, 1000, 40003}) {
+        INFO("n=" << n << " " << dtype_name(dt));
+        const Tensor a = randn({n}, dt, 30, 3.0), b = randn({n}, dt, 31), g = randn({n}, dt, 32);
+        const auto want = naive_swiglu(a.to_vector(), b.to_vector(), g.to_vector());
+        check_close(swiglu_forward(a, b).to_vector(), want.y, tolerance(dt), "y");
+        const SwiGluGrads grads = swiglu_backward(g, a, b);
+        check_close(grads.dgate.to_vector(), want.da, tolerance(dt), "dgate");
+        check_close(grads.dup.to_vector(), want.db, tolerance(dt), "dup");
+      }
+  });
+}
+
+TEST_CASE("swiglu: extreme gates, strided views, results independent of the thread count") {
+  const Tensor a = Tensor::from_data({4}, {-1000.0, -50.0, 50.0, 1000.0}, DType::F32);
+  const Tensor b = Tensor::ones({4});
+  const auto y = swiglu_forward(a, b).to_vector();
+  CHECK(y[0] == 0.0);  // silu(−inf-ish) = 0, not NaN
+  CHECK(y[3] == 1000.0);
+  const Tensor base = randn({300, 2, 96}, DType::F32, 33);
+  const Tensor x = base.transpose(0, 1), u = randn({2, 300, 96}, DType::F32, 34);
+  const Tensor g = randn({2, 300, 96}, DType::F32, 35);
+  const auto want = naive_swiglu(x.contiguous().to_vector(), u.to_vector(), g.to_vector());
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const SwiGluGrads one = swiglu_backward(g, x, u);
+  const Tensor y1 = swiglu_forward(x, u);
+  omp_set_num_threads(std::max(2, threads));
+  const SwiGluGrads many = swiglu_backward(g, x, u);
+  CHECK(swiglu_forward(x, u).to_vector() == y1.to_vector());
+  omp_set_num_threads(threads);
+  check_close(y1.to_vector(), want.y, 2e-5, "y");
+  check_close(one.dgate.to_vector(), want.da, 2e-5, "dgate");
+  CHECK(one.dgate.to_vector() == many.dgate.to_vector());
+  CHECK(one.dup.to_vector() == many.dup.to_vector());
+  CHECK_THROWS_WITH_AS(swiglu_forward(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})),
+                       doctest::Contains("swiglu"), Error);
 }
 
 // ------------------------------------------------------------------- rope
