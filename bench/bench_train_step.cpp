@@ -1,0 +1,233 @@
+// attnlab's side of bench/compare_pytorch.py: one checkpoint, one batch, and
+// the same work PyTorch does on them.
+//
+//   bench_train_step --checkpoint M.safetensors --batch B.safetensors
+//                    [--steps 30] [--warmup 5] [--threads 2] [--decode 64]
+//   bench_train_step --fma-peak [--threads 2]
+//
+// Prints one JSON object on stdout:
+//   loss0       the loss of the first forward pass (before any update), which
+//               the script checks against PyTorch's on the same batch;
+//   step_ms     the median over --steps of a whole training step: forward,
+//               backward, global-norm clipping, AdamW, zero_grad (the work of
+//               Trainer::step, on the same batch every time);
+//   steps_ms    every step's time, for the script's own statistics;
+//   decode_tok_s  tokens per second of a KV-cached decoder at batch 1 after a
+//               32-token prefill (only when the decoder is built in);
+//   peak_rss_mb the peak resident memory of this process (ru_maxrss), taken
+//               after training and before the decoder runs.
+// --fma-peak instead measures the machine's f32 FMA throughput: independent
+// vector FMAs in registers on every thread, in GFLOP/s (2 flops per lane).
+#include <fmt/format.h>
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "autograd/ops.hpp"
+#include "models/checkpoint.hpp"
+#include "models/safetensors.hpp"
+#include "tensor/threads.hpp"
+#include "train/adamw.hpp"
+#include "train/grad_clip.hpp"
+#if __has_include("models/decoder.hpp")
+#include "models/decoder.hpp"
+#include "models/decoder_checkpoint.hpp"
+#define ATTNLAB_HAVE_DECODER 1
+#endif
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "bench/bench_train_step.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace attnlab::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// 16 independent accumulators hide the FMA latency (4 cycles) on two ports.
+// Returns the flops done, and a checksum that keeps the loop alive.
+double FmaLoop(int64_t iters, float* sink) {
+  const hn::ScalableTag<float> d;
+  const auto a = hn::Set(d, 0.999999f), b = hn::Set(d, 1e-7f);
+  hn::Vec<decltype(d)> acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = hn::Set(d, static_cast<float>(i));
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 16; ++i) acc[i] = hn::MulAdd(acc[i], a, b);
+  auto total = acc[0];
+  for (int i = 1; i < 16; ++i) total = hn::Add(total, acc[i]);
+  *sink = hn::GetLane(hn::SumOfLanes(d, total));
+  return 2.0 * 16.0 * static_cast<double>(hn::Lanes(d)) * static_cast<double>(iters);
+}
+
+}  // namespace attnlab::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attnlab {
+HWY_EXPORT(FmaLoop);
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // kB on Linux
+}
+
+// The best of 5 runs of the FMA loop on every thread at once.
+double fma_peak_gflops() {
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const int64_t iters = 20'000'000;
+    double flops = 0;
+    float sink = 0;
+    const auto t0 = Clock::now();
+#pragma omp parallel reduction(+ : flops)
+    {
+      float s = 0;
+      flops += HWY_DYNAMIC_DISPATCH(FmaLoop)(iters, &s);
+      if (s == 12345.f) sink = s;  // never true; keeps s alive
+    }
+    const double sec = ms_since(t0) / 1e3;
+    best = std::max(best, flops / sec / 1e9 + sink);
+  }
+  return best;
+}
+
+struct TokenBatch {
+  int64_t b = 0, t = 0;
+  std::vector<int32_t> inputs, targets;
+};
+
+TokenBatch read_tokens(const std::string& path) {
+  const SafetensorsFile file = read_safetensors(path);
+  TokenBatch batch;
+  for (const char* name : {"inputs", "targets"}) {
+    const SafetensorsEntry& e = file.at(name);
+    ATTN_CHECK(e.shape.size() == 2, "{}: {} must be [B, T]", path, name);
+    batch.b = e.shape[0];
+    batch.t = e.shape[1];
+    std::vector<int32_t>& dst = std::strcmp(name, "inputs") == 0 ? batch.inputs : batch.targets;
+    for (int64_t id : to_int64(e)) dst.push_back(static_cast<int32_t>(id));
+  }
+  return batch;
+}
+
+}  // namespace
+}  // namespace attnlab
+
+int main(int argc, char** argv) {
+  using namespace attnlab;
+  prefer_passive_openmp(argv);
+  std::string checkpoint, batch_path;
+  int64_t steps = 30, warmup = 5, threads = 0, decode = 64;
+  bool fma = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      ATTN_CHECK(i + 1 < argc, "{} needs a value", a);
+      return argv[++i];
+    };
+    if (a == "--checkpoint")
+      checkpoint = next();
+    else if (a == "--batch")
+      batch_path = next();
+    else if (a == "--steps")
+      steps = std::stoll(next());
+    else if (a == "--warmup")
+      warmup = std::stoll(next());
+    else if (a == "--threads")
+      threads = std::stoll(next());
+    else if (a == "--decode")
+      decode = std::stoll(next());
+    else if (a == "--fma-peak")
+      fma = true;
+    else {
+      fmt::print(stderr, "unknown argument {}\n", a);
+      return 2;
+    }
+  }
+  set_num_threads(static_cast<int>(threads));
+  if (fma) {
+    fmt::print("{{\"fma_gflops\": {:.1f}, \"threads\": {}}}\n", fma_peak_gflops(), num_threads());
+    return 0;
+  }
+  try {
+    const Checkpoint ck = read_checkpoint(checkpoint);
+    std::unique_ptr<LanguageModel> model = load_model(ck);
+    const TokenBatch batch = read_tokens(batch_path);
+    auto params = model->named_parameters();
+    // The settings of compare_pytorch.py's AdamW and clipping.
+    AdamW optimizer(params, {.beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1});
+    model->train();
+    double loss0 = 0;
+    std::vector<double> times;
+    for (int64_t s = 0; s < warmup + steps; ++s) {
+      const auto t0 = Clock::now();
+      LanguageModelLoss l = model->loss(batch.inputs, batch.targets, batch.b, batch.t);
+      const double loss = l.loss.item();
+      l.loss.backward();
+      clip_grad_norm(params, 1.0);
+      {
+        NoGradGuard no_grad;
+        optimizer.step(1e-4);
+      }
+      model->zero_grad();
+      if (s == 0) loss0 = loss;
+      if (s >= warmup) times.push_back(ms_since(t0));
+    }
+    const double rss = peak_rss_mb();
+    double decode_tok_s = 0;
+#ifdef ATTNLAB_HAVE_DECODER
+    if (decode > 0) {
+      const DecoderWeights weights = absorb_weights(*model, DType::F32);
+      Decoder decoder(weights, DType::F32, {.batch = 1});
+      const int64_t prefill = 32;
+      std::vector<int32_t> prompt(batch.inputs.begin(), batch.inputs.begin() + prefill);
+      const int64_t n = std::min(decode, model->config().max_seq_len - prefill);
+      std::vector<double> rates;
+      for (int rep = 0; rep < 3; ++rep) {
+        decoder.reset();
+        Tensor logits = decoder.prefill(prompt, prefill);
+        int32_t id = batch.inputs[prefill];
+        const auto t0 = Clock::now();
+        for (int64_t i = 0; i < n; ++i) {
+          decoder.step({&id, 1});
+          id = batch.inputs[(prefill + 1 + i) % batch.inputs.size()];
+        }
+        rates.push_back(static_cast<double>(n) / (ms_since(t0) / 1e3));
+      }
+      decode_tok_s = median(rates);
+    }
+#endif
+    std::string all;
+    for (double t : times) all += fmt::format("{}{:.3f}", all.empty() ? "" : ", ", t);
+    fmt::print(
+        "{{\"loss0\": {:.7f}, \"step_ms\": {:.3f}, \"steps_ms\": [{}], \"decode_tok_s\": {:.1f}, "
+        "\"peak_rss_mb\": {:.1f}, \"threads\": {}, \"tokens\": {}}}\n",
+        loss0, median(times), all, decode_tok_s, rss, num_threads(), batch.b * batch.t);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bench_train_step: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+#endif  // HWY_ONCE
