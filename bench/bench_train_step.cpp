@@ -3,6 +3,7 @@
 //
 //   bench_train_step --checkpoint M.safetensors --batch B.safetensors
 //                    [--steps 30] [--warmup 5] [--threads 2] [--decode 64]
+//                    [--pool-limit-mb N]  (the storage pool's cache limit; 0 = automatic)
 //   bench_train_step --fma-peak [--threads 2]
 //
 // Prints one JSON object on stdout:
@@ -15,7 +16,11 @@
 //   decode_tok_s  tokens per second of a KV-cached decoder at batch 1 after a
 //               32-token prefill (only when the decoder is built in);
 //   peak_rss_mb the peak resident memory of this process (ru_maxrss), taken
-//               after training and before the decoder runs.
+//               after training and before the decoder runs;
+//   pool_cached_mb, pool_allocs_timed, pool_evictions  the storage pool after
+//               training: bytes it caches, buffers it had to get from the
+//               system during the timed steps (0 when the step is
+//               allocation-free), cached buffers it gave back to stay bounded.
 // --fma-peak instead measures the machine's f32 FMA throughput: independent
 // vector FMAs in registers on every thread, in GFLOP/s (2 flops per lane).
 #include <fmt/format.h>
@@ -31,6 +36,7 @@
 #include "autograd/ops.hpp"
 #include "models/checkpoint.hpp"
 #include "models/safetensors.hpp"
+#include "tensor/storage.hpp"
 #include "tensor/threads.hpp"
 #include "train/adamw.hpp"
 #include "train/grad_clip.hpp"
@@ -138,7 +144,7 @@ int main(int argc, char** argv) {
   using namespace attnlab;
   prefer_passive_openmp(argv);
   std::string checkpoint, batch_path;
-  int64_t steps = 30, warmup = 5, threads = 0, decode = 64;
+  int64_t steps = 30, warmup = 5, threads = 0, decode = 64, pool_limit_mb = 0;
   bool fma = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -158,6 +164,8 @@ int main(int argc, char** argv) {
       threads = std::stoll(next());
     else if (a == "--decode")
       decode = std::stoll(next());
+    else if (a == "--pool-limit-mb")
+      pool_limit_mb = std::stoll(next());
     else if (a == "--fma-peak")
       fma = true;
     else {
@@ -166,6 +174,7 @@ int main(int argc, char** argv) {
     }
   }
   set_num_threads(static_cast<int>(threads));
+  storage_pool_set_limit(static_cast<size_t>(pool_limit_mb) << 20);  // 0: automatic
   if (fma) {
     fmt::print("{{\"fma_gflops\": {:.1f}, \"threads\": {}}}\n", fma_peak_gflops(), num_threads());
     return 0;
@@ -180,7 +189,9 @@ int main(int argc, char** argv) {
     model->train();
     double loss0 = 0;
     std::vector<double> times;
+    PoolStats pool_at_warmup;
     for (int64_t s = 0; s < warmup + steps; ++s) {
+      if (s == warmup) pool_at_warmup = storage_pool_stats();
       const auto t0 = Clock::now();
       LanguageModelLoss l = model->loss(batch.inputs, batch.targets, batch.b, batch.t);
       const double loss = l.loss.item();
@@ -195,6 +206,7 @@ int main(int argc, char** argv) {
       if (s >= warmup) times.push_back(ms_since(t0));
     }
     const double rss = peak_rss_mb();
+    const PoolStats pool = storage_pool_stats();
     double decode_tok_s = 0;
 #ifdef ATTNLAB_HAVE_DECODER
     if (decode > 0) {
@@ -222,8 +234,11 @@ int main(int argc, char** argv) {
     for (double t : times) all += fmt::format("{}{:.3f}", all.empty() ? "" : ", ", t);
     fmt::print(
         "{{\"loss0\": {:.7f}, \"step_ms\": {:.3f}, \"steps_ms\": [{}], \"decode_tok_s\": {:.1f}, "
-        "\"peak_rss_mb\": {:.1f}, \"threads\": {}, \"tokens\": {}}}\n",
-        loss0, median(times), all, decode_tok_s, rss, num_threads(), batch.b * batch.t);
+        "\"peak_rss_mb\": {:.1f}, \"threads\": {}, \"tokens\": {}, \"pool_cached_mb\": {:.1f}, "
+        "\"pool_allocs_timed\": {}, \"pool_evictions\": {}}}\n",
+        loss0, median(times), all, decode_tok_s, rss, num_threads(), batch.b * batch.t,
+        static_cast<double>(pool.cached_bytes) / (1 << 20),
+        pool.system_allocations - pool_at_warmup.system_allocations, pool.evictions);
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_train_step: {}\n", e.what());
     return 1;

@@ -1,6 +1,8 @@
 // Tensor: shapes, views without copies, creation, printing, errors.
 #include <doctest/doctest.h>
 
+#include <vector>
+
 #include "tensor/tensor.hpp"
 
 using namespace attnlab;
@@ -98,4 +100,26 @@ TEST_CASE("storage pool reuses freed buffers") {
   const PoolStats after = storage_pool_stats();
   CHECK(after.system_allocations == before.system_allocations);
   CHECK(after.reuses == before.reuses + 1);
+}
+
+TEST_CASE("storage pool: nearby sizes share a buffer, and the cache is bounded") {
+  // Like a MoE expert's activations: a slightly different size every step.
+  { Tensor warm = Tensor::empty({100000}); }
+  const PoolStats before = storage_pool_stats();
+  for (int64_t step = 0; step < 200; ++step) {
+    Tensor t = Tensor::empty({100000 - 7 * step});  // all within one size class
+  }
+  CHECK(storage_pool_stats().system_allocations == before.system_allocations);
+
+  // Above the limit, the oldest buffers go back to the system.
+  const size_t old_limit = storage_pool_limit();
+  storage_pool_set_limit(size_t{8} << 20);
+  {
+    std::vector<Tensor> many;
+    for (int64_t i = 0; i < 64; ++i) many.push_back(Tensor::empty({(1 << 16) + 4096 * i}));
+  }  // 64 buffers of 256 KiB and more, ~24 MiB in all, come back at once
+  CHECK(storage_pool_stats().cached_bytes <= (size_t{8} << 20));
+  CHECK(storage_pool_stats().evictions > before.evictions);
+  storage_pool_set_limit(0);
+  CHECK(storage_pool_limit() >= old_limit);  // automatic again
 }
