@@ -60,6 +60,24 @@ void accumulate_grad(const Variable& v, Tensor g) {
     impl->grad = add(impl->grad, g);
 }
 
+void accumulate_matmul_grad(const Variable& v, const Tensor& a, const Tensor& b) {
+  if (!v.requires_grad()) return;
+  Tensor& grad = v.impl()->grad;
+  if (grad.defined() && grad.is_contiguous() && grad.storage().use_count() == 1 &&
+      grad.dtype() == a.dtype() && a.dim() >= 2 && b.dim() >= 2 && a.size(-1) == b.size(-2)) {
+    // The product's shape: the batch axes of whichever operand has them, then [M, N].
+    const Tensor& batched = a.dim() > 2 ? a : b;
+    Shape product(batched.shape().begin(), batched.shape().end() - 2);
+    product.push_back(a.size(-2));
+    product.push_back(b.size(-1));
+    if (product == grad.shape()) {
+      matmul_into(grad, a, b, 1.0, /*beta=*/1.0);
+      return;
+    }
+  }
+  accumulate_grad(v, matmul(a, b));
+}
+
 void Variable::backward() const {
   ATTN_CHECK(numel() == 1, "backward() without a seed needs a scalar, got shape {}",
              shape_str(shape()));

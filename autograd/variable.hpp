@@ -111,4 +111,12 @@ Variable record(const char* op, Tensor value, std::vector<Variable> inputs,
 // for a v that requires no gradient.
 void accumulate_grad(const Variable& v, Tensor g);
 
+// dL/dv += a·b (a matmul, tensor/ops.hpp), with no temporary when it can:
+// when v already has a contiguous gradient of v's shape that nobody else
+// sees (the rule of accumulate_grad), BLAS adds the product straight into it
+// (beta = 1); otherwise the product is computed into a fresh buffer that
+// accumulate_grad adopts as the gradient (or adds, or sums down to v's shape).
+// For the weight gradients of linear and matmul.
+void accumulate_matmul_grad(const Variable& v, const Tensor& a, const Tensor& b);
+
 }  // namespace attnlab

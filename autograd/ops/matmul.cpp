@@ -18,13 +18,12 @@ Tensor flatten_batch(const Tensor& t) {
 
 Variable matmul(const Variable& a, const Variable& b) {
   return record("matmul", attnlab::matmul(a.value(), b.value()), {a, b}, [a, b](const Tensor& g) {
-    if (a.requires_grad()) accumulate_grad(a, attnlab::matmul(g, b.value().transpose(-1, -2)));
+    if (a.requires_grad()) accumulate_matmul_grad(a, g, b.value().transpose(-1, -2));
     if (b.requires_grad()) {
-      if (b.dim() == 2 && a.dim() > 2)  // shared weight: one gemm over all rows
-        accumulate_grad(
-            b, attnlab::matmul(flatten_batch(a.value()).transpose(0, 1), flatten_batch(g)));
+      if (b.dim() == 2)  // shared weight: one gemm over all rows
+        accumulate_matmul_grad(b, flatten_batch(a.value()).transpose(0, 1), flatten_batch(g));
       else
-        accumulate_grad(b, attnlab::matmul(a.value().transpose(-1, -2), g));
+        accumulate_matmul_grad(b, a.value().transpose(-1, -2), g);
     }
   });
 }
@@ -36,10 +35,10 @@ Variable linear(const Variable& x, const Variable& w) {
   ATTN_CHECK(w.dim() == 2, "linear: weight must be [out, in], got shape {}", shape_str(w.shape()));
   return record("linear", attnlab::matmul(x.value(), w.value().transpose(0, 1)), {x, w},
                 [x, w](const Tensor& g) {
-                  if (x.requires_grad()) accumulate_grad(x, attnlab::matmul(g, w.value()));
+                  if (x.requires_grad()) accumulate_matmul_grad(x, g, w.value());
                   if (w.requires_grad())
-                    accumulate_grad(w, attnlab::matmul(flatten_batch(g).transpose(0, 1),
-                                                       flatten_batch(x.value())));
+                    accumulate_matmul_grad(w, flatten_batch(g).transpose(0, 1),
+                                           flatten_batch(x.value()));
                 });
 }
 
