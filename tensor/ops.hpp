@@ -55,6 +55,9 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
 // Over the given axes (negative count from the end; empty = all axes).
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
 Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
+// Σ x², over all elements, with no temporary (the global gradient norm).
+// Summed in blocks whose f32/f64 partial sums are added in order in f64.
+double sum_of_squares(const Tensor& x);
 // Maximum over one axis. With argmax non-null, *argmax receives the index of
 // the (first) maximum along that axis, laid out like the result.
 Tensor max(const Tensor& x, int64_t axis, bool keepdim = false,

@@ -10,8 +10,7 @@ double global_grad_norm(const std::vector<std::pair<std::string, Variable>>& par
   double sum_sq = 0;
   for (const auto& [name, p] : params) {
     if (!p.grad().defined()) continue;
-    const Tensor& g = p.grad();
-    sum_sq += attnlab::sum(attnlab::mul(g, g), {}).item();
+    sum_sq += sum_of_squares(p.grad());
   }
   return std::sqrt(sum_sq);
 }

@@ -131,6 +131,28 @@ void MaxCols(const T* HWY_RESTRICT x, size_t rows, size_t cols, T* HWY_RESTRICT 
   }
 }
 
+// Σ_i x[i]², in RowSum's order (blocks of four vector accumulators).
+template <typename T>
+T SumSquares(const T* HWY_RESTRICT x, size_t n) {
+  const hn::ScalableTag<T> d;
+  return BlockedSum(
+      d, n,
+      [d, x](size_t i) {
+        const auto v = hn::LoadU(d, x + i);
+        return hn::Mul(v, v);
+      },
+      [d, x](size_t i, size_t count) {
+        const auto v = LoadTail(d, x + i, count, T(0));
+        return hn::Mul(v, v);
+      });
+}
+
+float SumSquaresF32(const float* x, size_t n) {
+  return SumSquares(x, n);
+}
+double SumSquaresF64(const double* x, size_t n) {
+  return SumSquares(x, n);
+}
 void SumRowsF32(const float* x, size_t rows, size_t n, float* out) {
   SumRows(x, rows, n, out);
 }
@@ -163,6 +185,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
+HWY_EXPORT(SumSquaresF32);
+HWY_EXPORT(SumSquaresF64);
 HWY_EXPORT(SumRowsF32);
 HWY_EXPORT(SumRowsF64);
 HWY_EXPORT(SumColsF32);
@@ -341,6 +365,31 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
   dispatch_dtype(x.dtype(),
                  [&]<typename T>() { sum_3d<T>(p.x.data<T>(), p.A, p.R, p.C, out.data<T>()); });
   return out;
+}
+
+double sum_of_squares(const Tensor& x) {
+  ATTN_CHECK(x.defined(), "sum_of_squares: undefined tensor");
+  const Tensor xc = x.contiguous();
+  const int64_t n = xc.numel();
+  // Fixed blocks, their sums added in block order in f64: the same bits for
+  // any number of threads.
+  const int64_t nblk = (n + kBlockElements - 1) / kBlockElements;
+  std::vector<double> partial(nblk);
+  dispatch_dtype(xc.dtype(), [&]<typename T>() {
+    const T* p = xc.data<T>();
+    parallel_blocks(nblk, 1, kBlockElements, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t start = b * kBlockElements, len = std::min(kBlockElements, n - start);
+        if constexpr (std::is_same_v<T, float>)
+          partial[b] = HWY_DYNAMIC_DISPATCH(SumSquaresF32)(p + start, len);
+        else
+          partial[b] = HWY_DYNAMIC_DISPATCH(SumSquaresF64)(p + start, len);
+      }
+    });
+  });
+  double total = 0;
+  for (double s : partial) total += s;
+  return total;
 }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/ops.hpp"
@@ -201,6 +202,32 @@ TEST_CASE("large reductions give the same bits for any number of threads") {
   omp_set_num_threads(before);
   check_sum(sum(flat, {}), reduce_ref(flat, {true}), DType::F32);
   check_sum(sum(tall, {0}), reduce_ref(tall, {true, false}), DType::F32);
+}
+
+TEST_CASE("sum_of_squares against a plain loop, on every target, for any number of threads") {
+  for_each_target([] {
+    for (DType dt : kDTypes) {
+      for (int64_t n : tail_lengths(dt)) {
+        CAPTURE(n);
+        Rng rng(n + 11);
+        const Tensor x = Tensor::uniform({n}, rng, -1, 1, dt);
+        double want = 0;
+        for (double v : x.to_vector()) want += v * v;
+        const double tol = (dt == DType::F32 ? 1e-5 : 1e-12) * std::max(1.0, want);
+        CHECK(std::abs(sum_of_squares(x) - want) <= tol);
+      }
+    }
+  });
+  Rng rng(6);
+  const Tensor x = Tensor::uniform({300, 1001}, rng, -1, 1);
+  const Tensor strided = x.transpose(0, 1);  // copied to contiguous, same sum
+  CHECK(std::abs(sum_of_squares(strided) - sum_of_squares(x)) <= 1e-6 * sum_of_squares(x));
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const double one = sum_of_squares(x);
+  omp_set_num_threads(2);
+  CHECK(sum_of_squares(x) == one);
+  omp_set_num_threads(before);
 }
 
 TEST_CASE("sum_to undoes broadcasting") {
