@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace attnlab::cli {
 
@@ -12,5 +13,9 @@ void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+// command_line: the whole invocation, for the report.
+void add_survey_command(CLI::App& app, const std::string& command_line);
+void add_convert_command(CLI::App& app);
+void add_sample_command(CLI::App& app);
 
 }  // namespace attnlab::cli

@@ -1,50 +1,30 @@
 // attnlab inspect: run one batch through a checkpoint and write everything a
 // user needs to check attnlab against another implementation of the spec:
 // the logits, the loss and its parts, and the gradient of every parameter.
+// With --decode, the logits come from the KV-cached decoder instead, fed the
+// inputs one token at a time, so the cached path can be checked the same way.
 #include <fmt/format.h>
 
 #include "autograd/ops.hpp"
 #include "cli/commands.hpp"
+#include "models/batch_file.hpp"
 #include "models/checkpoint.hpp"
+#include "models/decoder.hpp"
 #include "models/safetensors.hpp"
+#include "tensor/cross_entropy.hpp"
 
 namespace attnlab::cli {
 namespace {
 
 struct InspectOptions {
   std::string checkpoint, batch, out, dtype = "f32";
+  bool decode = false;
 };
 
-// inputs and targets [B, T] from a batch file, as int32 token ids.
-struct Batch {
-  int64_t b = 0, t = 0;
-  std::vector<int32_t> inputs, targets;
-};
-
+// inputs and targets [B, T] from a batch file: models/batch_file.hpp.
+using Batch = TokenBatch;
 Batch read_batch(const std::string& path, int64_t vocab_size) {
-  const SafetensorsFile file = read_safetensors(path);
-  Batch batch;
-  for (const char* name : {"inputs", "targets"}) {
-    const SafetensorsEntry& e = file.at(name);
-    ATTN_CHECK(e.shape.size() == 2 && e.shape[0] > 0 && e.shape[1] > 0,
-               "{}: {} must be a non-empty [B, T] tensor, got shape {}", path, name,
-               shape_str(e.shape));
-    if (batch.b == 0) {
-      batch.b = e.shape[0];
-      batch.t = e.shape[1];
-    }
-    ATTN_CHECK(e.shape == Shape({batch.b, batch.t}),
-               "{}: inputs and targets differ in shape: {} and {}", path,
-               shape_str({batch.b, batch.t}), shape_str(e.shape));
-    std::vector<int32_t>& dst = std::string(name) == "inputs" ? batch.inputs : batch.targets;
-    for (int64_t v : to_int64(e)) {
-      ATTN_CHECK(v >= 0 && v < vocab_size,
-                 "{}: {} holds token id {}, outside the vocabulary [0, {})", path, name, v,
-                 vocab_size);
-      dst.push_back(static_cast<int32_t>(v));
-    }
-  }
-  return batch;
+  return read_batch_file(path, vocab_size);
 }
 
 void run_inspect(const InspectOptions& o) {
@@ -56,19 +36,48 @@ void run_inspect(const InspectOptions& o) {
   LanguageModelLoss l = model->loss(batch.inputs, batch.targets, batch.b, batch.t);
   l.loss.backward();
 
+  // Written in the dtype computed in (F32 or F64): an f64 run keeps its precision.
   std::vector<std::pair<std::string, Tensor>> out;
-  out.emplace_back("logits", l.logits.value().to(DType::F32));
-  out.emplace_back("loss", l.loss.value().reshape({}).to(DType::F32));
-  out.emplace_back("ce", l.ce.value().reshape({}).to(DType::F32));
-  out.emplace_back("aux", l.aux.value().reshape({}).to(DType::F32));
+  out.emplace_back("logits", l.logits.value().to(dtype));
+  out.emplace_back("loss", l.loss.value().reshape({}).to(dtype));
+  out.emplace_back("ce", l.ce.value().reshape({}).to(dtype));
+  out.emplace_back("aux", l.aux.value().reshape({}).to(dtype));
   for (const auto& [name, p] : model->named_parameters()) {
     // An expert that no token chose has no gradient: it is zero.
     const Tensor g = p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype());
-    out.emplace_back("grad." + name, g.to(DType::F32));
+    out.emplace_back("grad." + name, g.to(dtype));
   }
   write_safetensors(o.out, out, {{"checkpoint", o.checkpoint}, {"dtype", o.dtype}});
   fmt::print("loss {:.6f} (ce {:.6f}, aux {:.6f}) on B={} T={}; wrote {}\n", l.loss.item(),
              l.ce.item(), l.aux.item(), batch.b, batch.t, o.out);
+}
+
+// --decode: the decoder (models/decoder.hpp), built from either checkpoint
+// form, is fed inputs [B, T] as a prefill of the first token, then one step per
+// token, and its logits at every position are written as `logits` [B, T, V].
+// Gradients do not exist on that path, so the file holds logits, loss, ce and
+// aux only (aux from the decoder's router statistics over the same tokens).
+void run_inspect_decode(const InspectOptions& o) {
+  const DType dtype = o.dtype == "f64" ? DType::F64 : DType::F32;
+  const DecoderWeights weights = read_decoder_weights(o.checkpoint, dtype);
+  const ModelConfig& c = weights.config;
+  const Batch batch = read_batch(o.batch, c.vocab_size);
+  Decoder decoder(weights, dtype, {.batch = batch.b});
+  const Tensor logits = decode_logits(decoder, batch.inputs, batch.t, 1);
+  const double ce =
+      cross_entropy_forward(logits.reshape({batch.b * batch.t, c.vocab_size}), batch.targets)
+          .loss.item();
+  const double aux = decoder.aux_loss();
+  const double loss = c.is_moe() ? ce + c.aux_loss_coef * aux : ce;
+  std::vector<std::pair<std::string, Tensor>> out;
+  out.emplace_back("logits", logits);
+  out.emplace_back("loss", Tensor::scalar(loss, dtype));
+  out.emplace_back("ce", Tensor::scalar(ce, dtype));
+  out.emplace_back("aux", Tensor::scalar(aux, dtype));
+  write_safetensors(o.out, out,
+                    {{"checkpoint", o.checkpoint}, {"dtype", o.dtype}, {"mode", "decode"}});
+  fmt::print("decoded token by token: loss {:.6f} (ce {:.6f}, aux {:.6f}) on B={} T={}; wrote {}\n",
+             loss, ce, aux, batch.b, batch.t, o.out);
 }
 
 }  // namespace
@@ -88,9 +97,12 @@ void add_inspect_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", opts->out, "Output file (.safetensors)")->required();
-  cmd->add_option("--dtype", opts->dtype, "Compute in f32 (default) or f64")
+  cmd->add_option("--dtype", opts->dtype, "Compute, and write the outputs, in f32 (default) or f64")
       ->check(CLI::IsMember({"f32", "f64"}));
-  cmd->callback([opts] { run_inspect(*opts); });
+  cmd->add_flag("--decode", opts->decode,
+                "Compute the logits with the KV-cached decoder, one token at a time (writes "
+                "logits, loss, ce, aux; no gradients); either checkpoint form");
+  cmd->callback([opts] { opts->decode ? run_inspect_decode(*opts) : run_inspect(*opts); });
 }
 
 }  // namespace attnlab::cli

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "tensor/error.hpp"
@@ -19,8 +20,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "attnlab 0.1.0");
   attnlab::cli::add_train_command(app);
   attnlab::cli::add_eval_command(app);
+  std::string command_line = "attnlab";
+  for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+  attnlab::cli::add_survey_command(app, command_line);
   attnlab::cli::add_info_command(app);
   attnlab::cli::add_inspect_command(app);
+  attnlab::cli::add_convert_command(app);
+  attnlab::cli::add_sample_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -30,7 +36,21 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "attnlab: error: %s\n", e.what());
+    std::string message = e.what();
+    // CLI11 takes an unknown command, or an option before the command, for
+    // a missing command ("A subcommand is required"): name what was given.
+    if (argc > 1 && app.get_subcommands().empty()) {
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands({}))
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      message = argv[1][0] == '-'
+                    ? fmt::format(
+                          "'{}' is not an option of attnlab itself: give a command first "
+                          "(the commands are {})",
+                          argv[1], names)
+                    : fmt::format("unknown command '{}' (the commands are {})", argv[1], names);
+    }
+    std::fprintf(stderr, "attnlab: error: %s\n", message.c_str());
     std::fprintf(stderr, "Run with --help for usage.\n");
     return 2;
   } catch (const attnlab::Error& e) {

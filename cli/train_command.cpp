@@ -1,11 +1,18 @@
 // attnlab train: train a model from a preset or a config on a corpus, into a
 // run directory; or continue a stopped run exactly with --resume.
 #include <fmt/format.h>
+#include <signal.h>
 
+#include <cerrno>
 #include <cmath>
+#include <filesystem>
+#include <regex>
 
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
+#include "cli/validators.hpp"
+#include "models/memory_estimate.hpp"
+#include "models/safetensors.hpp"
 #include "tensor/error.hpp"
 #include "train/progress.hpp"
 #include "train/training_run.hpp"
@@ -20,6 +27,72 @@ struct TrainOptions {
   std::string resume;
   bool quiet = false;
 };
+
+// The vocabulary of a corpus, a refusal naming the file.
+int64_t vocab_size_of(const std::string& data_path) {
+  try {
+    return corpus_vocab_size(data_path);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", data_path, e.what()));
+  }
+}
+
+// Refuses, before anything is allocated, a run that does not fit in memory.
+void check_training_memory(const ModelConfig& config, const TrainSettings& s) {
+  std::error_code ec;
+  const auto corpus_bytes = std::filesystem::file_size(s.data_path, ec);
+  const int64_t seq_len = s.seq_len ? s.seq_len : config.max_seq_len;
+  check_memory_fits(
+      estimate_training_memory(config, s.batch_size, seq_len, s.dropout,
+                               ec ? 0 : static_cast<int64_t>(corpus_bytes), s.eval_batches),
+      "this training run",
+      "choose a smaller model, --batch-size or --seq-len (attnlab info shows the "
+      "estimate)");
+}
+
+// The same for a run to resume, from its last checkpoint's config and settings
+// (metadata "config" and "train.settings", see train/training_run.cpp). A
+// checkpoint that cannot be read this way is left to resume_run to refuse.
+void check_resume_memory(const std::string& run_dir) {
+  ModelConfig config;
+  TrainSettings settings;
+  try {
+    const std::string last = (std::filesystem::path(run_dir) / "last.safetensors").string();
+    if (!std::filesystem::is_regular_file(last)) return;
+    const SafetensorsFile file = read_safetensors(last);
+    const auto c = file.metadata.find("config"), t = file.metadata.find("train.settings");
+    if (c == file.metadata.end() || t == file.metadata.end()) return;
+    config = config_from_json(c->second, last);
+    settings = TrainSettings::from_json(t->second, last);
+  } catch (const Error&) {
+    return;
+  }
+  check_training_memory(config, settings);
+}
+
+// A run killed while writing a file (SIGKILL, a power cut) leaves its
+// temporary behind: `<name>.tmp.<pid>.<n>` beside last.safetensors,
+// best.safetensors or metrics.csv (models/atomic_file.hpp). Such a file is
+// never taken for a checkpoint (its name does not end in .safetensors); a new
+// run in the directory, or a resumed one, removes those whose writer is no
+// longer running, so they do not pile up.
+void remove_stale_temporaries(const std::string& run_dir) {
+  static const std::regex temporary(
+      R"((last\.safetensors|best\.safetensors|metrics\.csv)\.tmp\.(\d+)\.\d+)");
+  std::error_code ec;
+  try {  // best effort: a directory that cannot be listed is left as it is
+    for (const auto& entry : std::filesystem::directory_iterator(run_dir, ec)) {
+      std::smatch m;
+      const std::string name = entry.path().filename().string();
+      if (!std::regex_match(name, m, temporary)) continue;
+      const long pid = std::strtol(m[2].str().c_str(), nullptr, 10);
+      const bool writer_gone =
+          pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+      if (writer_gone) std::filesystem::remove(entry.path(), ec);
+    }
+  } catch (const std::filesystem::filesystem_error&) {
+  }
+}
 
 void run_train(CLI::App& cmd, TrainOptions& o) {
   RunOutput output{.interactive = ProgressDisplay::stdout_is_terminal(), .quiet = o.quiet};
@@ -39,6 +112,8 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
                  flag);
     std::optional<int64_t> steps;
     if (cmd.count("--steps")) steps = o.settings.steps;
+    remove_stale_temporaries(o.resume);
+    check_resume_memory(o.resume);
     summary = resume_run(o.resume, steps, output);
   } else {
     ATTN_CHECK(!o.out.empty(), "train needs --out RUN_DIR (or --resume RUN_DIR)");
@@ -47,8 +122,10 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
     NewRun run;
     run.settings = o.settings;
     run.settings.validate();
-    run.config = model.resolve(corpus_vocab_size(run.settings.data_path));
+    run.config = model.resolve(vocab_size_of(run.settings.data_path));
     run.out_dir = o.out;
+    check_training_memory(run.config, run.settings);
+    remove_stale_temporaries(o.out);
     summary = start_run(run, output);
   }
   if (!o.quiet)
@@ -76,24 +153,24 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seq-len", s.seq_len,
                   "Tokens per sequence, T (default: the model's max_seq_len)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  cmd->add_option("--lr", s.lr, "Peak learning rate (default 1e-3)")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", s.lr, "Peak learning rate (default 1e-3)")->check(kPositiveNumber);
   cmd->add_option("--min-lr", s.min_lr,
                   "Learning rate at the end of the cosine decay (default 1e-4)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--warmup", s.warmup, "Linear warmup steps (default 100)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--decay-steps", s.decay_steps,
                   "Step where the cosine decay reaches --min-lr (default: --steps of the new run)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--weight-decay", s.weight_decay, "AdamW weight decay on matrices (default 0.1)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--clip", s.clip, "Clip the global gradient norm to this (default 1.0; 0: off)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--accum", s.accum, "Micro-batches per optimizer step (default 1)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--eval-every", s.eval_every,
                   "Steps between evaluations and checkpoints (default 250; 0: only at the end)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--eval-batches", s.eval_batches,
                   "Validation batches per evaluation (default 100)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));

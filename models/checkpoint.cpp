@@ -12,7 +12,11 @@ std::string Checkpoint::meta(const std::string& key) const {
 }
 
 Checkpoint read_checkpoint(const std::string& path, DType dtype) {
-  const SafetensorsFile file = read_safetensors(path);
+  return read_checkpoint(read_safetensors(path), dtype);
+}
+
+Checkpoint read_checkpoint(const SafetensorsFile& file, DType dtype) {
+  const std::string& path = file.what;
   Checkpoint ck;
   ck.path = path;
   ck.metadata = file.metadata;
@@ -22,9 +26,22 @@ Checkpoint read_checkpoint(const std::string& path, DType dtype) {
              "of __metadata__",
              path);
   const std::string format = ck.meta("format");
+  ATTN_CHECK(format != kDecoderFormat,
+             "{}: is a decoder checkpoint; this command needs a training checkpoint (attnlab "
+             "convert writes decoder checkpoints from training ones, not back)",
+             path);
   ATTN_CHECK(format.empty() || format == kTrainFormat,
              "{}: is a '{}' file, not a training checkpoint ('{}')", path, format, kTrainFormat);
   ck.config = config_from_json(config_it->second, path + ": config");
+  // The config comes from the file too: before listing its tensors (a string
+  // each), check that the file can hold them. Every parameter takes at least
+  // 2 bytes (BF16), and the reader has checked that tensors do not overlap,
+  // so a config of a billion layers in a small file is refused here, at once.
+  uint64_t data_bytes = 0;
+  for (const SafetensorsEntry& e : file.entries) data_bytes += e.bytes.size();
+  ATTN_CHECK(static_cast<uint64_t>(ck.config.parameter_count()) <= data_bytes / 2,
+             "{}: its config declares {} parameters, more than its {} bytes of tensors can hold",
+             path, ck.config.parameter_count(), data_bytes);
 
   std::set<std::string> expected;
   for (const auto& [name, shape] : ck.config.parameter_shapes()) {

@@ -3,7 +3,10 @@
 //   tensors      every parameter by its spec name, F32 (F64 and BF16 also read)
 //   __metadata__ "config"    the model config as JSON (required)
 //                "format"    "attnlab.train" (optional; a file without it is a
-//                            plain spec checkpoint and reads the same)
+//                            plain spec checkpoint and reads the same), or
+//                            "attnlab.decoder" for the decoder form written by
+//                            `attnlab convert` (models/decoder_checkpoint.hpp),
+//                            which training-only commands refuse
 //                "tokenizer" the tokenizer as JSON (optional; needed to sample text)
 //                "train.*"   the training state of a resumable run (optional)
 //   optim.m.<name>, optim.v.<name>  AdamW moments of a training checkpoint (optional)
@@ -22,10 +25,12 @@
 
 #include "models/config.hpp"
 #include "models/language_model.hpp"
+#include "models/safetensors.hpp"
 
 namespace attnlab {
 
 inline constexpr const char* kTrainFormat = "attnlab.train";
+inline constexpr const char* kDecoderFormat = "attnlab.decoder";
 
 struct Checkpoint {
   std::string path;
@@ -39,7 +44,11 @@ struct Checkpoint {
 };
 
 // Reads and validates a training-form checkpoint; tensors come as `dtype`.
+// A decoder checkpoint is refused with a message saying so (decoding commands
+// read either form with read_decoder_weights, models/decoder_checkpoint.hpp).
 Checkpoint read_checkpoint(const std::string& path, DType dtype = DType::F32);
+// The same from a file already read (file.what names it in messages).
+Checkpoint read_checkpoint(const SafetensorsFile& file, DType dtype = DType::F32);
 
 // A model built from a checkpoint's config, holding its parameters.
 std::unique_ptr<LanguageModel> load_model(const Checkpoint& checkpoint, DType dtype = DType::F32);

@@ -45,23 +45,27 @@ Tokenizer Tokenizer::from_chars(std::vector<char32_t> chars, bool byte_fallback)
 
 Tokenizer Tokenizer::from_corpus(std::string_view utf8, bool byte_fallback) {
   ATTN_CHECK(!utf8.empty(), "corpus is empty: a tokenizer needs at least one character");
-  std::vector<bool> seen(utf8::kMaxCodePoint + 1, false);
+  // One bit per code point, in 64-bit words: the scan below skips empty words,
+  // so a short corpus costs microseconds, not a walk over all 1.1M code points.
+  std::vector<uint64_t> seen((utf8::kMaxCodePoint + 64) / 64, 0);
+  auto mark = [&](char32_t cp) { seen[cp / 64] |= uint64_t{1} << (cp % 64); };
   for (size_t pos = 0; pos < utf8.size();) {
     const auto lead = static_cast<uint8_t>(utf8[pos]);
     if (lead < 0x80) {  // ASCII fast path: most corpora are mostly ASCII
-      seen[lead] = true;
+      mark(lead);
       ++pos;
       continue;
     }
     const utf8::Step step = utf8::decode_at(utf8, pos);
     ATTN_CHECK(step.status == utf8::Step::Status::kOk, "corpus has {}",
                utf8::invalid_message(utf8, pos, step));
-    seen[step.cp] = true;
+    mark(step.cp);
     pos += step.length;
   }
   std::vector<char32_t> chars;
-  for (char32_t cp = 0; cp <= utf8::kMaxCodePoint; ++cp) {
-    if (seen[cp]) chars.push_back(cp);
+  for (size_t w = 0; w < seen.size(); ++w) {
+    for (uint64_t bits = seen[w]; bits != 0; bits &= bits - 1)
+      chars.push_back(static_cast<char32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(bits))));
   }
   return Tokenizer(std::move(chars), byte_fallback);
 }

@@ -90,8 +90,8 @@ struct Run {
             {kElapsedKey, fmt::format("{:.6f}", elapsed)}};
   }
 
-  // Saves last (with the optimizer state), best when the validation loss
-  // improved, and metrics.csv — each file atomically.
+  // Saves best when the validation loss improved, metrics.csv, and last (with
+  // the optimizer state) — each file atomically, last last.
   void save(double elapsed, bool improved) {
     const auto meta = metadata(elapsed);
     std::vector<std::pair<std::string, Tensor>> optim;
@@ -102,8 +102,12 @@ struct Run {
     for (size_t i = 0; i < params.size(); ++i)
       optim.emplace_back("optim.v." + params[i].first, st.adam_v[i]);
     if (improved || !fs::exists(best_path())) write_checkpoint(best_path(), *model, meta);
-    write_checkpoint(last_path(), *model, meta, optim);
+    // metrics.csv before last: a run killed between the two resumes from the
+    // previous last and reads back only its rows (MetricsLog::read's
+    // max_step); the other way round, the rows since the previous checkpoint
+    // would be lost for good.
     metrics.write(metrics_path());
+    write_checkpoint(last_path(), *model, meta, optim);
   }
 };
 

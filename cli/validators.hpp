@@ -1,0 +1,39 @@
+// Validators for number flags whose messages read well ("--lr: must be a
+// positive number, got -1"): CLI11's own PositiveNumber and NonNegativeNumber
+// print their upper bound, the largest double, with all of its 309 digits.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+namespace attnlab::cli {
+
+namespace detail {
+// "" when text is a finite number passing `ok`; otherwise the message.
+template <typename Ok>
+std::string check_number(const std::string& text, Ok ok, const char* wanted) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
+    return "'" + text + "' is not a number";
+  return ok(v) ? std::string() : std::string("must be ") + wanted + ", got " + text;
+}
+}  // namespace detail
+
+inline const CLI::Validator kPositiveNumber(
+    [](std::string& text) {
+      return detail::check_number(
+          text, [](double v) { return v > 0; }, "a positive number");
+    },
+    "POSITIVE");
+
+inline const CLI::Validator kNonNegativeNumber(
+    [](std::string& text) {
+      return detail::check_number(
+          text, [](double v) { return v >= 0; }, "≥ 0");
+    },
+    "NONNEGATIVE");
+
+}  // namespace attnlab::cli

@@ -1,0 +1,702 @@
+// The KV-cached decoder: the math is in decoder.hpp and models/README.md.
+//
+// Layout: every activation buffer holds rows = B · chunk tokens, row n = b ·
+// len + t for token t of sequence b in the current call of `len` tokens. All
+// buffers are allocated in the constructor; prefill and step only index them.
+#include "models/decoder.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+#include "tensor/attention.hpp"
+#include "tensor/rms_norm.hpp"
+#include "tensor/rope.hpp"
+
+namespace attnlab {
+namespace {
+
+// ------------------------------------------------------------------- BLAS
+// c [m, n] = alpha · a [m, k] · b [n, k]ᵀ + beta · c
+template <typename T>
+void gemm_nt(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+             int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
+  else
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
+}
+
+// c [m, n] = alpha · a [m, k] · b [k, n] + beta · c
+template <typename T>
+void gemm_nn(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+             int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
+  else
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
+}
+
+// y [m] = alpha · op(a) · x + beta · y, a [rows, cols] row-major; op(a) is a
+// (m = rows) or aᵀ (m = cols).
+template <typename T>
+void gemv(bool transpose, int64_t rows, int64_t cols, T alpha, const T* a, int64_t lda, const T* x,
+          T beta, T* y) {
+  const CBLAS_TRANSPOSE t = transpose ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemv(CblasRowMajor, t, rows, cols, alpha, a, lda, x, 1, beta, y, 1);
+  else
+    cblas_dgemv(CblasRowMajor, t, rows, cols, alpha, a, lda, x, 1, beta, y, 1);
+}
+
+// out [rows, n] (row stride ldo) = x [rows, k] (row stride ldx) · w [n, k]ᵀ
+// (+ out when beta = 1): a Linear layer, through gemv for a single row.
+template <typename T>
+void linear(T* out, int64_t ldo, const T* x, int64_t ldx, const Tensor& w, int64_t rows, T beta) {
+  const int64_t n = w.size(0), k = w.size(1);
+  if (rows == 1)
+    gemv<T>(false, n, k, T(1), w.data<T>(), k, x, beta, out);
+  else
+    gemm_nt<T>(rows, n, k, T(1), x, ldx, w.data<T>(), k, beta, out, ldo);
+}
+
+template <typename T>
+T silu(T x) {
+  return x / (T(1) + std::exp(-x));
+}
+
+// ---------------------------------------------------------------- weights
+struct FfnWeights {
+  Tensor w_in;    // swiglu: [w_gate; w_up] [2F, D]; relu: w_up [F, D]
+  Tensor b_in;    // relu: [F]
+  Tensor w_down;  // [D, F]
+  Tensor b_down;  // relu: [D]
+};
+
+struct LayerWeights {
+  Tensor attn_norm, ffn_norm;  // [D]
+  Tensor w_in;     // mha/gqa/mqa: [wq; wk; wv]; mla: [w_dq; w_kr; w_dkv]  (rows stacked)
+  Tensor w_q;      // mla: head h's rows are [w_qr,h ; w_uq_uk,h]   [H·(dr + d_c), d_cq]
+  Tensor w_out;    // mha/gqa/mqa: wo [D, H·dh]; mla: wo_uv [D, H·d_c]
+  FfnWeights ffn;  // dense
+  Tensor router;   // MoE [E, D]
+  std::vector<FfnWeights> experts, shared;  // MoE
+};
+
+// Rows of the given [rows_i, cols] tensors stacked into one contiguous matrix.
+Tensor stack_rows(const std::vector<Tensor>& parts, DType dtype) {
+  int64_t rows = 0;
+  for (const Tensor& p : parts) rows += p.size(0);
+  Tensor out = Tensor::empty({rows, parts.front().size(1)}, dtype);
+  int64_t at = 0;
+  for (const Tensor& p : parts) {
+    out.narrow(0, at, p.size(0)).copy_(p);
+    at += p.size(0);
+  }
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ Impl
+struct Decoder::Impl {
+  ModelConfig cfg;
+  DType dtype;
+  int64_t B = 1, max_len = 0, chunk = 0, pos = 0;
+  bool mla = false;
+  int64_t D = 0, H = 0, Hkv = 0, V = 0, F = 0, E = 0, top_k = 0;
+  int64_t d_cq = 0, d_c = 0, dr = 0;
+  int64_t rope_dims = 0;  // mha/gqa/mqa: r of each head; mla: dr
+  int64_t in_width = 0;   // columns of x·w_inᵀ
+  int64_t q_dim = 0;      // width of one query head: dh, or dr + d_c (mla)
+  int64_t v_dim = 0;      // width of one head's attention output: dh, or d_c (mla)
+  double scale = 1;
+
+  Tensor tok_emb, final_norm, lm_head;
+  std::vector<LayerWeights> layers;
+  std::vector<KvCache> kv;
+  std::vector<LatentKvCache> latent;
+
+  // Buffers, rows = B · chunk.
+  Tensor x, h, proj, q, att, hidden, act;  // residual, normed, projections, attention, FFN
+  Tensor router_logits, gates, moe_out, moe_in, moe_y;
+  Tensor scores;               // [H, max_len]: one step's attention scores of a group of heads
+  Tensor row_scale;            // [H]: 1 / (sum of each row of scores)
+  Tensor step_logits, last_h;  // [B, V], [B, D]
+  std::vector<int32_t> chunk_ids;
+  std::vector<int32_t> chosen;                              // [rows, k]
+  std::vector<int32_t> order;                               // [E]
+  std::vector<std::vector<int32_t>> tokens_of, choices_of;  // per expert
+  // Router statistics since reset, per layer: tokens routed, choices and
+  // probability mass per expert.
+  std::vector<int64_t> routed;
+  std::vector<std::vector<int64_t>> choice_count;
+  std::vector<std::vector<double>> prob_sum;
+
+  Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o);
+
+  template <typename T>
+  void run(const int32_t* ids, int64_t len);
+  template <typename T>
+  void attention(int64_t layer, int64_t len);
+  template <typename T>
+  void attend_one(int64_t b, const T* keys, int64_t k_batch, int64_t k_token, int64_t k_head,
+                  const T* values, int64_t v_batch, int64_t v_token, int64_t v_head, int64_t Tk);
+  template <typename T>
+  void feed_forward(const FfnWeights& f, const T* in, int64_t ld_in, int64_t rows, T* out, T beta);
+  template <typename T>
+  void mixture(int64_t layer, int64_t rows);
+  template <typename T>
+  void head_rows(T* out, int64_t ldo, const T* x_rows, int64_t rows);
+  void check_room(int64_t tokens, const char* what) const;
+  void check_ids(std::span<const int32_t> ids) const;
+};
+
+Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
+    : cfg(w.config), dtype(dt) {
+  validate_config(cfg, w.source + ": config");
+  ATTN_CHECK(o.batch >= 1, "decoder batch must be ≥ 1, got {}", o.batch);
+  ATTN_CHECK(o.max_len >= 0 && o.max_len <= cfg.max_seq_len,
+             "decoder max_len must lie in 1 … max_seq_len {} (0: max_seq_len), got {}",
+             cfg.max_seq_len, o.max_len);
+  ATTN_CHECK(o.prefill_chunk >= 0, "prefill_chunk must be ≥ 0, got {}", o.prefill_chunk);
+  // The weights must be exactly the decoder form of this config.
+  const auto want = decoder_parameter_shapes(cfg);
+  ATTN_CHECK(w.tensors.size() == want.size(), "{}: {} decoder tensors, the config needs {}",
+             w.source, w.tensors.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    ATTN_CHECK(w.tensors[i].first == want[i].first && w.tensors[i].second.shape() == want[i].second,
+               "{}: decoder tensor {} is {} {}, the config needs {} {}", w.source, i,
+               w.tensors[i].first, shape_str(w.tensors[i].second.shape()), want[i].first,
+               shape_str(want[i].second));
+
+  B = o.batch;
+  max_len = o.max_len == 0 ? cfg.max_seq_len : o.max_len;
+  chunk = o.prefill_chunk > 0 ? std::min(o.prefill_chunk, max_len)
+                              : std::clamp<int64_t>(4096 / B, 1, max_len);
+  mla = cfg.attention == AttentionKind::MLA;
+  D = cfg.d_model;
+  H = cfg.n_heads;
+  Hkv = mla ? 1 : cfg.n_kv_heads;
+  V = cfg.vocab_size;
+  F = cfg.ffn_hidden;
+  E = cfg.n_experts;
+  top_k = cfg.is_moe() ? cfg.top_k : 0;
+  const int64_t dh = cfg.head_dim;
+  d_cq = cfg.q_lora_rank;
+  d_c = cfg.kv_lora_rank;
+  dr = cfg.rope_head_dim;
+  rope_dims = cfg.rope_dims();
+  if (mla) {
+    in_width = d_cq + dr + d_c;
+    q_dim = dr + d_c;
+    v_dim = d_c;
+    scale = 1.0 / std::sqrt(static_cast<double>(dh + dr));
+  } else {
+    in_width = (H + 2 * Hkv) * dh;
+    q_dim = dh;
+    v_dim = dh;
+    scale = 1.0 / std::sqrt(static_cast<double>(dh));
+  }
+
+  auto get = [&](const std::string& name) { return w.at(name).to(dtype).contiguous(); };
+  auto get_ffn = [&](const std::string& p) {
+    FfnWeights f;
+    if (cfg.ffn == FfnKind::SwiGLU) {
+      f.w_in = stack_rows({get(p + "w_gate.weight"), get(p + "w_up.weight")}, dtype);
+    } else {
+      f.w_in = get(p + "w_up.weight");
+      f.b_in = get(p + "w_up.bias");
+      f.b_down = get(p + "w_down.bias");
+    }
+    f.w_down = get(p + "w_down.weight");
+    return f;
+  };
+  tok_emb = get("tok_emb.weight");
+  final_norm = get("norm.weight");
+  lm_head = cfg.tie_embeddings ? tok_emb : get("lm_head.weight");
+  for (int64_t i = 0; i < cfg.n_layers; ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    LayerWeights l;
+    l.attn_norm = get(p + "attn_norm.weight");
+    l.ffn_norm = get(p + "ffn_norm.weight");
+    if (mla) {
+      l.w_in = stack_rows(
+          {get(p + "attn.w_dq.weight"), get(p + "attn.w_kr.weight"), get(p + "attn.w_dkv.weight")},
+          dtype);
+      const Tensor w_qr = get(p + "attn.w_qr.weight"), w_uq_uk = get(p + "attn.w_uq_uk.weight");
+      std::vector<Tensor> heads;
+      for (int64_t hh = 0; hh < H; ++hh) {
+        heads.push_back(w_qr.narrow(0, hh * dr, dr));
+        heads.push_back(w_uq_uk.narrow(0, hh * d_c, d_c));
+      }
+      l.w_q = stack_rows(heads, dtype);
+      l.w_out = get(p + "attn.wo_uv.weight");
+      latent.emplace_back(B, max_len, d_c, dr, dtype);
+    } else {
+      l.w_in = stack_rows(
+          {get(p + "attn.wq.weight"), get(p + "attn.wk.weight"), get(p + "attn.wv.weight")}, dtype);
+      l.w_out = get(p + "attn.wo.weight");
+      kv.emplace_back(B, max_len, Hkv, dh, dtype);
+    }
+    if (cfg.is_moe()) {
+      l.router = get(p + "moe.router.weight");
+      for (int64_t e = 0; e < E; ++e)
+        l.experts.push_back(get_ffn(p + "moe.experts." + std::to_string(e) + "."));
+      for (int64_t s = 0; s < cfg.n_shared_experts; ++s)
+        l.shared.push_back(get_ffn(p + "moe.shared." + std::to_string(s) + "."));
+    } else {
+      l.ffn = get_ffn(p + "ffn.");
+    }
+    layers.push_back(std::move(l));
+  }
+
+  const int64_t rows = B * chunk;
+  x = Tensor::empty({rows, D}, dtype);
+  h = Tensor::empty({rows, D}, dtype);
+  proj = Tensor::empty({rows, in_width}, dtype);
+  q = Tensor::empty({rows, H * q_dim}, dtype);
+  att = Tensor::empty({rows, H * v_dim}, dtype);
+  hidden = Tensor::empty({rows, cfg.ffn == FfnKind::SwiGLU ? 2 * F : F}, dtype);
+  act = Tensor::empty({rows, F}, dtype);
+  scores = Tensor::empty({H, max_len}, dtype);
+  row_scale = Tensor::empty({H}, dtype);
+  step_logits = Tensor::empty({B, V}, dtype);
+  last_h = Tensor::empty({B, D}, dtype);
+  chunk_ids.resize(rows);
+  if (cfg.is_moe()) {
+    router_logits = Tensor::empty({rows, E}, dtype);
+    gates = Tensor::empty({rows, top_k}, dtype);
+    moe_out = Tensor::empty({rows, D}, dtype);
+    moe_in = Tensor::empty({rows, D}, dtype);
+    moe_y = Tensor::empty({rows, D}, dtype);
+    chosen.resize(rows * top_k);
+    order.resize(E);
+    tokens_of.resize(E);
+    choices_of.resize(E);
+    for (int64_t e = 0; e < E; ++e) {
+      tokens_of[e].reserve(rows);
+      choices_of[e].reserve(rows);
+    }
+    routed.assign(cfg.n_layers, 0);
+    choice_count.assign(cfg.n_layers, std::vector<int64_t>(E, 0));
+    prob_sum.assign(cfg.n_layers, std::vector<double>(E, 0.0));
+  }
+}
+
+void Decoder::Impl::check_room(int64_t tokens, const char* what) const {
+  if (pos + tokens <= max_len) return;
+  const std::string limit =
+      max_len == cfg.max_seq_len
+          ? fmt::format("the model's max_seq_len {}", cfg.max_seq_len)
+          : fmt::format("this decoder's max_len {} (max_seq_len {})", max_len, cfg.max_seq_len);
+  throw Error(fmt::format(
+      "{}: the context is full: {} cached tokens + {} new would need position {}, but positions "
+      "must stay below {} (start again with reset(), or slide the window: attnlab sample --slide)",
+      what, pos, tokens, pos + tokens - 1, limit));
+}
+
+void Decoder::Impl::check_ids(std::span<const int32_t> ids) const {
+  for (size_t i = 0; i < ids.size(); ++i)
+    ATTN_CHECK(ids[i] >= 0 && ids[i] < V,
+               "token id {} (index {}) is outside the vocabulary [0, {})", ids[i], i, V);
+}
+
+// ----------------------------------------------------------- the forward
+// Feeds ids [B, len] at positions pos … pos + len − 1 through every layer;
+// leaves the residual stream in x. Does not advance pos.
+template <typename T>
+void Decoder::Impl::run(const int32_t* ids, int64_t len) {
+  const int64_t rows = B * len;
+  T* xp = x.data<T>();
+  T* hp = h.data<T>();
+  const T* emb = tok_emb.data<T>();
+  for (int64_t n = 0; n < rows; ++n) std::memcpy(xp + n * D, emb + ids[n] * D, D * sizeof(T));
+  const T eps = static_cast<T>(cfg.norm_eps);
+  for (int64_t i = 0; i < cfg.n_layers; ++i) {
+    const LayerWeights& l = layers[i];
+    rms_norm_forward<T>(hp, nullptr, xp, l.attn_norm.data<T>(), rows, D, eps);
+    attention<T>(i, len);  // x += Attn(h)
+    rms_norm_forward<T>(hp, nullptr, xp, l.ffn_norm.data<T>(), rows, D, eps);
+    if (cfg.is_moe())
+      mixture<T>(i, rows);  // x += MoE(h)
+    else
+      feed_forward<T>(l.ffn, hp, D, rows, xp, T(1));  // x += FFN(h)
+  }
+}
+
+// x += Attn_layer(h) for the rows of len tokens per sequence.
+template <typename T>
+void Decoder::Impl::attention(int64_t layer, int64_t len) {
+  const LayerWeights& l = layers[layer];
+  const int64_t rows = B * len, Tk = pos + len;
+  T* pp = proj.data<T>();
+  T* qp = q.data<T>();
+  linear<T>(pp, in_width, h.data<T>(), D, l.w_in, rows, T(0));
+  const T* keys;
+  const T* values;
+  int64_t k_batch, k_token, k_head, v_batch, v_token, v_head;
+  if (mla) {
+    // proj rows are [c_q (d_cq) | k_r (dr) | c_kv (d_c)]; the cache keeps [k_r ; c_kv].
+    const LatentKvCache& cache = latent[layer];
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < len; ++t)
+        std::memcpy(cache.row<T>(b, pos + t), pp + (b * len + t) * in_width + d_cq,
+                    (dr + d_c) * sizeof(T));
+    // Queries: head h is [q_r,h ; c_q·w_uq_uk,hᵀ], from c_q (the first d_cq columns).
+    linear<T>(qp, H * q_dim, pp, in_width, l.w_q, rows, T(0));
+    rope_forward<T>(qp, qp, {B, len, H, q_dim, dr, cfg.rope_theta, pos});
+    for (int64_t b = 0; b < B; ++b)
+      rope_forward<T>(cache.row<T>(b, pos), cache.row<T>(b, pos),
+                      {1, len, 1, dr + d_c, dr, cfg.rope_theta, pos});
+    // Keys are the whole rows (one KV head); values their c_kv part.
+    keys = cache.row<T>(0, 0);
+    values = cache.latent<T>(0, 0);
+    k_batch = v_batch = max_len * cache.token_stride();
+    k_token = v_token = k_head = v_head = cache.token_stride();
+  } else {
+    // proj rows are [q (H·dh) | k (Hkv·dh) | v (Hkv·dh)].
+    const KvCache& cache = kv[layer];
+    const int64_t dh = q_dim, kw = Hkv * dh;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < len; ++t) {
+        const T* row = pp + (b * len + t) * in_width;
+        std::memcpy(qp + (b * len + t) * H * dh, row, H * dh * sizeof(T));
+        std::memcpy(cache.key<T>(b, pos + t), row + H * dh, kw * sizeof(T));
+        std::memcpy(cache.value<T>(b, pos + t), row + H * dh + kw, kw * sizeof(T));
+      }
+    if (rope_dims > 0) {
+      rope_forward<T>(qp, qp, {B, len, H, dh, rope_dims, cfg.rope_theta, pos});
+      for (int64_t b = 0; b < B; ++b)
+        rope_forward<T>(cache.key<T>(b, pos), cache.key<T>(b, pos),
+                        {1, len, Hkv, dh, rope_dims, cfg.rope_theta, pos});
+    }
+    keys = cache.key<T>(0, 0);
+    values = cache.value<T>(0, 0);
+    k_batch = v_batch = max_len * kw;
+    k_token = v_token = kw;
+    k_head = v_head = dh;
+  }
+  if (len == 1) {
+    for (int64_t b = 0; b < B; ++b)
+      attend_one<T>(b, keys, k_batch, k_token, k_head, values, v_batch, v_token, v_head, Tk);
+  } else {
+    // The fused causal kernel: the len new tokens are the last queries of Tk.
+    const AttentionDims dims{B, len, Tk, H, Hkv, q_dim, v_dim};
+    const HeadsView<const T> qv{qp, len * H * q_dim, H * q_dim, q_dim};
+    const HeadsView<const T> kv_view{keys, k_batch, k_token, k_head};
+    const HeadsView<const T> vv{values, v_batch, v_token, v_head};
+    const HeadsView<T> ov{att.data<T>(), len * H * v_dim, H * v_dim, v_dim};
+    attention_forward<T>(ov, nullptr, qv, kv_view, vv, dims, static_cast<T>(scale));
+  }
+  linear<T>(x.data<T>(), D, att.data<T>(), H * v_dim, l.w_out, rows, T(1));  // x += o·w_outᵀ
+}
+
+// One new token of sequence b (row b of q) against the Tk cached tokens:
+// for each KV head, the G = H / Hkv query heads that read it score all keys
+// in one product, then mix the values in another.
+template <typename T>
+void Decoder::Impl::attend_one(int64_t b, const T* keys, int64_t k_batch, int64_t k_token,
+                               int64_t k_head, const T* values, int64_t v_batch, int64_t v_token,
+                               int64_t v_head, int64_t Tk) {
+  const int64_t G = H / Hkv;
+  T* s = scores.data<T>();
+  for (int64_t g = 0; g < Hkv; ++g) {
+    const T* qg = q.data<T>() + b * H * q_dim + g * G * q_dim;  // [G, q_dim]
+    const T* kg = keys + b * k_batch + g * k_head;              // [Tk, q_dim], rows k_token apart
+    const T* vg = values + b * v_batch + g * v_head;            // [Tk, v_dim], rows v_token apart
+    T* og = att.data<T>() + b * H * v_dim + g * G * v_dim;      // [G, v_dim]
+    // s [G, Tk] = scale · q·kᵀ
+    if (G == 1)
+      gemv<T>(false, Tk, q_dim, static_cast<T>(scale), kg, k_token, qg, T(0), s);
+    else
+      gemm_nt<T>(G, Tk, q_dim, static_cast<T>(scale), qg, q_dim, kg, k_token, T(0), s, Tk);
+    T* inv = row_scale.data<T>();
+    for (int64_t r = 0; r < G; ++r) {
+      T* row = s + r * Tk;
+      const T m = *std::max_element(row, row + Tk);
+      T sum = 0;
+      for (int64_t j = 0; j < Tk; ++j) {
+        row[j] = std::exp(row[j] - m);
+        sum += row[j];
+      }
+      inv[r] = T(1) / sum;
+    }
+    // o [G, v_dim] = p · v, then divided by each row's sum (as the training kernel does)
+    if (G == 1)
+      gemv<T>(true, Tk, v_dim, T(1), vg, v_token, s, T(0), og);
+    else
+      gemm_nn<T>(G, v_dim, Tk, T(1), s, Tk, vg, v_token, T(0), og, v_dim);
+    for (int64_t r = 0; r < G; ++r)
+      for (int64_t c = 0; c < v_dim; ++c) og[r * v_dim + c] *= inv[r];
+  }
+}
+
+// out [rows, D] = FFN(in) (beta 0) or out += FFN(in) (beta 1).
+template <typename T>
+void Decoder::Impl::feed_forward(const FfnWeights& f, const T* in, int64_t ld_in, int64_t rows,
+                                 T* out, T beta) {
+  T* hid = hidden.data<T>();
+  T* a = act.data<T>();
+  if (cfg.ffn == FfnKind::SwiGLU) {
+    linear<T>(hid, 2 * F, in, ld_in, f.w_in, rows, T(0));  // [gate | up]
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* g = hid + r * 2 * F;
+      const T* u = g + F;
+      T* ar = a + r * F;
+      for (int64_t j = 0; j < F; ++j) ar[j] = silu(g[j]) * u[j];
+    }
+  } else {
+    linear<T>(hid, F, in, ld_in, f.w_in, rows, T(0));
+    const T* bias = f.b_in.data<T>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < F; ++j) a[r * F + j] = std::max(T(0), hid[r * F + j] + bias[j]);
+  }
+  linear<T>(out, D, a, F, f.w_down, rows, beta);
+  if (cfg.ffn == FfnKind::ReLU) {
+    const T* bias = f.b_down.data<T>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < D; ++j) out[r * D + j] += bias[j];
+  }
+}
+
+// x += MoE_layer(h): route each row to its top-k experts (ties to the lower
+// index), run each chosen expert on its rows only, mix by the gates; add the
+// shared experts.
+template <typename T>
+void Decoder::Impl::mixture(int64_t layer, int64_t rows) {
+  const LayerWeights& l = layers[layer];
+  const int64_t k = top_k;
+  const T* hp = h.data<T>();
+  T* logits = router_logits.data<T>();
+  T* gp = gates.data<T>();
+  linear<T>(logits, E, hp, D, l.router, rows, T(0));
+  for (int64_t e = 0; e < E; ++e) {
+    tokens_of[e].clear();
+    choices_of[e].clear();
+  }
+  for (int64_t n = 0; n < rows; ++n) {
+    const T* row = logits + n * E;
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [row](int32_t a, int32_t b) {
+      return row[a] > row[b] || (row[a] == row[b] && a < b);
+    });
+    // p = softmax over all E (gates when k = 1, and the statistics of aux)
+    const T m = row[order[0]];
+    T sum = 0;
+    for (int64_t e = 0; e < E; ++e) sum += std::exp(row[e] - m);
+    for (int64_t e = 0; e < E; ++e)
+      prob_sum[layer][e] += static_cast<double>(std::exp(row[e] - m) / sum);
+    if (k == 1) {
+      gp[n] = std::exp(row[order[0]] - m) / sum;
+    } else {  // softmax over the k chosen logits (the first is their max)
+      T chosen_sum = 0;
+      for (int64_t j = 0; j < k; ++j) chosen_sum += std::exp(row[order[j]] - m);
+      for (int64_t j = 0; j < k; ++j) gp[n * k + j] = std::exp(row[order[j]] - m) / chosen_sum;
+    }
+    for (int64_t j = 0; j < k; ++j) {
+      const int32_t e = order[j];
+      chosen[n * k + j] = e;
+      tokens_of[e].push_back(static_cast<int32_t>(n));
+      choices_of[e].push_back(static_cast<int32_t>(n * k + j));
+      ++choice_count[layer][e];
+    }
+  }
+  routed[layer] += rows;
+
+  T* out = moe_out.data<T>();
+  T* in = moe_in.data<T>();
+  T* y = moe_y.data<T>();
+  std::fill(out, out + rows * D, T(0));
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& toks = tokens_of[e];
+    const int64_t n_e = static_cast<int64_t>(toks.size());
+    if (n_e == 0) continue;  // no row chose e: it does not run
+    for (int64_t i = 0; i < n_e; ++i) std::memcpy(in + i * D, hp + toks[i] * D, D * sizeof(T));
+    feed_forward<T>(l.experts[e], in, D, n_e, y, T(0));
+    for (int64_t i = 0; i < n_e; ++i) {
+      const T gate = gp[choices_of[e][i]];
+      T* dst = out + toks[i] * D;
+      const T* src = y + i * D;
+      for (int64_t j = 0; j < D; ++j) dst[j] += src[j] * gate;
+    }
+  }
+  for (const FfnWeights& s : l.shared) feed_forward<T>(s, hp, D, rows, out, T(1));
+  T* xp = x.data<T>();
+  for (int64_t i = 0; i < rows * D; ++i) xp[i] += out[i];
+}
+
+// out rows = RMSNorm(x rows; norm) · lm_headᵀ, for `rows` rows of x_rows
+// (contiguous [rows, D]); normalises into h.
+template <typename T>
+void Decoder::Impl::head_rows(T* out, int64_t ldo, const T* x_rows, int64_t rows) {
+  T* hp = h.data<T>();
+  rms_norm_forward<T>(hp, nullptr, x_rows, final_norm.data<T>(), rows, D,
+                      static_cast<T>(cfg.norm_eps));
+  linear<T>(out, ldo, hp, D, lm_head, rows, T(0));
+}
+
+// ------------------------------------------------------------------ Decoder
+Decoder::Decoder(const DecoderWeights& weights, DType dtype, const DecoderOptions& options)
+    : impl_(std::make_unique<Impl>(weights, dtype, options)) {}
+Decoder::~Decoder() = default;
+Decoder::Decoder(Decoder&&) noexcept = default;
+Decoder& Decoder::operator=(Decoder&&) noexcept = default;
+
+Tensor Decoder::prefill(std::span<const int32_t> ids, int64_t seq_len, bool all_positions) {
+  Impl& m = *impl_;
+  ATTN_CHECK(seq_len >= 1, "prefill needs at least one token per sequence, got T={}", seq_len);
+  ATTN_CHECK(static_cast<int64_t>(ids.size()) == m.B * seq_len,
+             "prefill: {} token ids for a batch of B={} × T={}", ids.size(), m.B, seq_len);
+  m.check_room(seq_len, "prefill");
+  m.check_ids(ids);
+  Tensor out = all_positions ? Tensor::empty({m.B, seq_len, m.V}, m.dtype)
+                             : Tensor::empty({m.B, m.V}, m.dtype);
+  dispatch_dtype(m.dtype, [&]<typename T>() {
+    for (int64_t c0 = 0; c0 < seq_len; c0 += m.chunk) {
+      const int64_t len = std::min(m.chunk, seq_len - c0);
+      for (int64_t b = 0; b < m.B; ++b)
+        std::copy_n(ids.data() + b * seq_len + c0, len, m.chunk_ids.data() + b * len);
+      m.run<T>(m.chunk_ids.data(), len);
+      if (all_positions)
+        for (int64_t b = 0; b < m.B; ++b)
+          m.head_rows<T>(out.data<T>() + (b * seq_len + c0) * m.V, m.V,
+                         m.x.data<T>() + b * len * m.D, len);
+      m.pos += len;
+      if (!all_positions && c0 + len == seq_len) {
+        // The last row of each sequence: gather, normalise, project.
+        T* last = m.last_h.data<T>();
+        for (int64_t b = 0; b < m.B; ++b)
+          std::memcpy(last + b * m.D, m.x.data<T>() + (b * len + len - 1) * m.D, m.D * sizeof(T));
+        m.head_rows<T>(out.data<T>(), m.V, last, m.B);
+      }
+    }
+  });
+  return out;
+}
+
+const Tensor& Decoder::step(std::span<const int32_t> ids) {
+  Impl& m = *impl_;
+  ATTN_CHECK(static_cast<int64_t>(ids.size()) == m.B, "step: {} token ids for a batch of B={}",
+             ids.size(), m.B);
+  m.check_room(1, "step");
+  m.check_ids(ids);
+  dispatch_dtype(m.dtype, [&]<typename T>() {
+    m.run<T>(ids.data(), 1);
+    m.head_rows<T>(m.step_logits.data<T>(), m.V, m.x.data<T>(), m.B);
+  });
+  m.pos += 1;
+  return m.step_logits;
+}
+
+void Decoder::reset() {
+  Impl& m = *impl_;
+  m.pos = 0;
+  std::fill(m.routed.begin(), m.routed.end(), 0);
+  for (auto& c : m.choice_count) std::fill(c.begin(), c.end(), 0);
+  for (auto& p : m.prob_sum) std::fill(p.begin(), p.end(), 0.0);
+}
+
+const ModelConfig& Decoder::config() const {
+  return impl_->cfg;
+}
+DType Decoder::dtype() const {
+  return impl_->dtype;
+}
+int64_t Decoder::batch() const {
+  return impl_->B;
+}
+int64_t Decoder::max_len() const {
+  return impl_->max_len;
+}
+int64_t Decoder::position() const {
+  return impl_->pos;
+}
+
+int64_t Decoder::cache_bytes_per_token() const {
+  int64_t bytes = 0;
+  for (const KvCache& c : impl_->kv) bytes += c.bytes_per_token();
+  for (const LatentKvCache& c : impl_->latent) bytes += c.bytes_per_token();
+  return bytes;
+}
+int64_t Decoder::cache_bytes() const {
+  return impl_->B * impl_->pos * cache_bytes_per_token();
+}
+int64_t Decoder::cache_capacity_bytes() const {
+  int64_t bytes = 0;
+  for (const KvCache& c : impl_->kv) bytes += c.capacity_bytes();
+  for (const LatentKvCache& c : impl_->latent) bytes += c.capacity_bytes();
+  return bytes;
+}
+const KvCache* Decoder::kv_cache(int64_t layer) const {
+  return impl_->mla ? nullptr : &impl_->kv.at(layer);
+}
+const LatentKvCache* Decoder::latent_cache(int64_t layer) const {
+  return impl_->mla ? &impl_->latent.at(layer) : nullptr;
+}
+
+double Decoder::aux_loss() const {
+  const Impl& m = *impl_;
+  double aux = 0;
+  for (size_t l = 0; l < m.routed.size(); ++l) {
+    if (m.routed[l] == 0) continue;
+    const double n = static_cast<double>(m.routed[l]);
+    double sum = 0;
+    for (int64_t e = 0; e < m.E; ++e)
+      sum += static_cast<double>(m.choice_count[l][e]) / (n * static_cast<double>(m.top_k)) *
+             (m.prob_sum[l][e] / n);
+    aux += static_cast<double>(m.E) * sum;
+  }
+  return aux;
+}
+
+// ------------------------------------------------------------------ helpers
+Tensor decode_logits(Decoder& decoder, std::span<const int32_t> ids, int64_t seq_len,
+                     int64_t prefill_tokens) {
+  const int64_t B = decoder.batch(), V = decoder.config().vocab_size;
+  ATTN_CHECK(prefill_tokens >= 1 && prefill_tokens <= seq_len,
+             "decode_logits: prefill_tokens must lie in 1 … T = {}, got {}", seq_len,
+             prefill_tokens);
+  ATTN_CHECK(static_cast<int64_t>(ids.size()) == B * seq_len,
+             "decode_logits: {} token ids for a batch of B={} × T={}", ids.size(), B, seq_len);
+  decoder.reset();
+  Tensor out = Tensor::empty({B, seq_len, V}, decoder.dtype());
+  std::vector<int32_t> part(B * prefill_tokens);
+  for (int64_t b = 0; b < B; ++b)
+    std::copy_n(ids.data() + b * seq_len, prefill_tokens, part.data() + b * prefill_tokens);
+  out.narrow(1, 0, prefill_tokens).copy_(decoder.prefill(part, prefill_tokens, true));
+  std::vector<int32_t> one(B);
+  for (int64_t t = prefill_tokens; t < seq_len; ++t) {
+    for (int64_t b = 0; b < B; ++b) one[b] = ids[b * seq_len + t];
+    out.select(1, t).copy_(decoder.step(one));
+  }
+  return out;
+}
+
+double logits_relative_error(const Tensor& a, const Tensor& ref) {
+  check_same_shape(a, ref, "logits_relative_error");
+  const int64_t V = ref.dim() == 0 ? 1 : ref.size(-1);
+  const std::vector<double> av = a.to_vector(), rv = ref.to_vector();
+  double worst = 0;
+  for (size_t r0 = 0; r0 < rv.size(); r0 += V) {
+    double diff = 0, size = 0;
+    for (int64_t j = 0; j < V; ++j) {
+      diff = std::max(diff, std::abs(av[r0 + j] - rv[r0 + j]));
+      size = std::max(size, std::abs(rv[r0 + j]));
+    }
+    const double rel = diff / std::max(size, std::numeric_limits<double>::min());
+    if (std::isnan(rel)) return rel;
+    worst = std::max(worst, rel);
+  }
+  return worst;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,218 @@
+#include "models/decoder_checkpoint.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "autograd/variable.hpp"
+#include "models/decoder.hpp"
+#include "tensor/ops.hpp"
+
+namespace attnlab {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// "layers.3.attn.w_uq.weight" → "layers.3.attn."
+std::string prefix_of(const std::string& name, const std::string& leaf) {
+  return name.substr(0, name.size() - leaf.size());
+}
+
+// The metadata a decoder file carries over from its source: all but the
+// config, the format and the training state.
+std::map<std::string, std::string> carried_metadata(const std::map<std::string, std::string>& m) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : m)
+    if (key != "config" && key != "format" && key.rfind("train.", 0) != 0) out[key] = value;
+  return out;
+}
+
+}  // namespace
+
+const Tensor& DecoderWeights::at(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return t;
+  throw Error(fmt::format("{}: no decoder tensor {}", source, name));
+}
+
+std::string DecoderWeights::meta(const std::string& key) const {
+  auto it = metadata.find(key);
+  return it == metadata.end() ? "" : it->second;
+}
+
+std::vector<std::pair<std::string, Shape>> decoder_parameter_shapes(const ModelConfig& c) {
+  std::vector<std::pair<std::string, Shape>> out;
+  const bool mla = c.attention == AttentionKind::MLA;
+  const int64_t H = c.n_heads, D = c.d_model, d_c = c.kv_lora_rank, d_cq = c.q_lora_rank;
+  for (auto& [name, shape] : c.parameter_shapes()) {
+    if (mla && name.rfind("layers.", 0) == 0) {
+      if (ends_with(name, ".attn.w_uq.weight")) {
+        out.emplace_back(prefix_of(name, "w_uq.weight") + "w_uq_uk.weight", Shape{H * d_c, d_cq});
+        continue;
+      }
+      if (ends_with(name, ".attn.wo.weight")) {
+        out.emplace_back(prefix_of(name, "wo.weight") + "wo_uv.weight", Shape{D, H * d_c});
+        continue;
+      }
+      if (ends_with(name, ".attn.w_uk.weight") || ends_with(name, ".attn.w_uv.weight")) continue;
+    }
+    out.emplace_back(name, shape);
+  }
+  return out;
+}
+
+DecoderWeights absorb_weights(const ModelConfig& config,
+                              const std::vector<std::pair<std::string, Tensor>>& parameters,
+                              DType dtype, const std::string& what) {
+  std::map<std::string, const Tensor*> by_name;
+  for (const auto& [name, t] : parameters) by_name[name] = &t;
+  std::map<std::string, Shape> spec;
+  for (const auto& [name, shape] : config.parameter_shapes()) spec[name] = shape;
+  // A training parameter, checked, in f64.
+  auto param = [&](const std::string& name) {
+    auto it = by_name.find(name);
+    ATTN_CHECK(it != by_name.end(), "{}: missing tensor {}", what, name);
+    ATTN_CHECK(it->second->shape() == spec.at(name),
+               "{}: tensor {} has shape {}, the config needs {}", what, name,
+               shape_str(it->second->shape()), shape_str(spec.at(name)));
+    return it->second->to(DType::F64);
+  };
+  const int64_t H = config.n_heads, dh = config.head_dim, d_c = config.kv_lora_rank;
+  DecoderWeights w;
+  w.config = config;
+  w.source = what;
+  w.converted = true;
+  for (const auto& [name, shape] : decoder_parameter_shapes(config)) {
+    Tensor t;
+    if (ends_with(name, ".attn.w_uq_uk.weight")) {
+      // Head h: W_uk,hᵀ · W_uq,h  [d_c, dh]·[dh, d_cq] → [d_c, d_cq]
+      const std::string p = prefix_of(name, "w_uq_uk.weight");
+      const Tensor w_uq = param(p + "w_uq.weight"), w_uk = param(p + "w_uk.weight");
+      t = Tensor::empty(shape, DType::F64);
+      for (int64_t h = 0; h < H; ++h)
+        t.narrow(0, h * d_c, d_c)
+            .copy_(matmul(w_uk.narrow(0, h * dh, dh).transpose(0, 1), w_uq.narrow(0, h * dh, dh)));
+    } else if (ends_with(name, ".attn.wo_uv.weight")) {
+      // Head h: wo_h · W_uv,h  [D, dh]·[dh, d_c] → [D, d_c]
+      const std::string p = prefix_of(name, "wo_uv.weight");
+      const Tensor wo = param(p + "wo.weight"), w_uv = param(p + "w_uv.weight");
+      t = Tensor::empty(shape, DType::F64);
+      for (int64_t h = 0; h < H; ++h)
+        t.narrow(1, h * d_c, d_c)
+            .copy_(matmul(wo.narrow(1, h * dh, dh), w_uv.narrow(0, h * dh, dh)));
+    } else {
+      t = param(name);
+    }
+    w.tensors.emplace_back(name, t.to(dtype));
+  }
+  return w;
+}
+
+DecoderWeights absorb_weights(const LanguageModel& model, DType dtype) {
+  std::vector<std::pair<std::string, Tensor>> params;
+  for (const auto& [name, p] : model.named_parameters()) params.emplace_back(name, p.value());
+  return absorb_weights(model.config(), params, dtype, "model");
+}
+
+DecoderWeights decoder_weights_from_file(const SafetensorsFile& file, DType dtype) {
+  const std::string& path = file.what;
+  auto format_it = file.metadata.find("format");
+  const std::string format = format_it == file.metadata.end() ? "" : format_it->second;
+  if (format != kDecoderFormat) {
+    // A training (or plain spec) checkpoint: read it as such and absorb.
+    const Checkpoint ck = read_checkpoint(file, DType::F64);
+    DecoderWeights w = absorb_weights(ck.config, ck.parameters, dtype, path);
+    w.metadata = carried_metadata(ck.metadata);
+    return w;
+  }
+  auto config_it = file.metadata.find("config");
+  ATTN_CHECK(config_it != file.metadata.end(),
+             "{}: no model config: a checkpoint holds its config as JSON under the key 'config' "
+             "of __metadata__",
+             path);
+  DecoderWeights w;
+  w.config = config_from_json(config_it->second, path + ": config");
+  w.source = path;
+  w.metadata = carried_metadata(file.metadata);
+  std::set<std::string> expected;
+  for (const auto& [name, shape] : decoder_parameter_shapes(w.config)) {
+    const SafetensorsEntry* e = file.find(name);
+    ATTN_CHECK(e != nullptr, "{}: missing tensor {} (shape {}) of the decoder form", path, name,
+               shape_str(shape));
+    ATTN_CHECK(e->shape == shape, "{}: tensor {} has shape {}, the config needs {}", path, name,
+               shape_str(e->shape), shape_str(shape));
+    w.tensors.emplace_back(name, to_tensor(*e, dtype));
+    expected.insert(name);
+  }
+  for (const SafetensorsEntry& e : file.entries)
+    ATTN_CHECK(expected.count(e.name),
+               "{}: unknown tensor {} (not in the decoder form of its config)", path, e.name);
+  return w;
+}
+
+DecoderWeights read_decoder_weights(const std::string& path, DType dtype) {
+  return decoder_weights_from_file(read_safetensors(path), dtype);
+}
+
+void write_decoder_checkpoint(const std::string& path, const DecoderWeights& weights,
+                              const std::map<std::string, std::string>& extra) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& [name, t] : weights.tensors) tensors.emplace_back(name, t.to(DType::F32));
+  std::map<std::string, std::string> meta = weights.metadata;
+  for (const auto& [key, value] : extra) meta[key] = value;
+  meta["config"] = config_to_json(weights.config);
+  meta["format"] = kDecoderFormat;
+  write_safetensors(path, tensors, meta);
+}
+
+DecoderAgreement check_decoder_agreement(const LanguageModel& model, const DecoderWeights& weights,
+                                         uint64_t seed, double tolerance) {
+  const ModelConfig& c = model.config();
+  DecoderAgreement a;
+  a.batch = 2;
+  a.seq_len = std::min<int64_t>(c.max_seq_len, 24);
+  a.prefill_tokens = std::max<int64_t>(1, a.seq_len / 2);
+  a.tolerance = tolerance;
+  Rng rng(seed);
+  std::vector<int32_t> ids(a.batch * a.seq_len);
+  for (int32_t& id : ids) id = static_cast<int32_t>(rng.below(c.vocab_size));
+  Tensor expected;
+  {
+    NoGradGuard no_grad;
+    expected = model.forward(ids, a.batch, a.seq_len).logits.value();
+  }
+  Decoder decoder(weights, model.dtype(), {.batch = a.batch});
+  const Tensor got = decode_logits(decoder, ids, a.seq_len, a.prefill_tokens);
+  a.max_relative_error = logits_relative_error(got, expected);
+  ATTN_CHECK(a.max_relative_error <= tolerance,
+             "decoder and training forward disagree: the largest difference of logits is {:.3g} "
+             "of the logits' size (tolerance {:.1g}), on a random prompt of B={} × T={} ({} "
+             "tokens prefilled, then steps)",
+             a.max_relative_error, tolerance, a.batch, a.seq_len, a.prefill_tokens);
+  return a;
+}
+
+DecoderAgreement convert_checkpoint(const std::string& in, const std::string& out, uint64_t seed,
+                                    double tolerance) {
+  const SafetensorsFile file = read_safetensors(in);
+  auto format_it = file.metadata.find("format");
+  ATTN_CHECK(format_it == file.metadata.end() || format_it->second != kDecoderFormat,
+             "{}: is already a decoder checkpoint; convert needs a training checkpoint", in);
+  const Checkpoint ck = read_checkpoint(file, DType::F64);
+  DecoderWeights weights = absorb_weights(ck.config, ck.parameters, DType::F32, in);
+  weights.metadata = carried_metadata(ck.metadata);
+  // Check in f32, the precision the decoder file holds and decoding runs in.
+  const auto model = load_model(ck, DType::F32);
+  model->eval();
+  const DecoderAgreement a = check_decoder_agreement(*model, weights, seed, tolerance);
+  write_decoder_checkpoint(
+      out, weights,
+      {{"decoder.source", in},
+       {"decoder.max_relative_error", fmt::format("{:.3g}", a.max_relative_error)}});
+  return a;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,94 @@
+// The decoder form of a model, and converting a training checkpoint to it.
+//
+// A decoder checkpoint is a safetensors file like a training one
+// (models/checkpoint.hpp), with __metadata__ "format" = "attnlab.decoder", the
+// same "config", the "tokenizer" when the training checkpoint had one, and no
+// optimizer or training state. Its tensors are the spec's, except that an mla
+// layer stores its attention with w_uk and w_uv absorbed (DeepSeek-V2; the
+// algebra is in models/README.md):
+//
+//   layers.i.attn.w_dq.weight     [d_cq, D]      as trained
+//   layers.i.attn.w_uq_uk.weight  [H·d_c, d_cq]  head h: W_uk,hᵀ · W_uq,h  (new)
+//   layers.i.attn.w_qr.weight     [H·dr, d_cq]   as trained
+//   layers.i.attn.w_dkv.weight    [d_c, D]       as trained
+//   layers.i.attn.w_kr.weight     [dr, D]        as trained
+//   layers.i.attn.wo_uv.weight    [D, H·d_c]     head h: wo_h · W_uv,h     (new)
+//
+// (W_x,h are the dh rows of head h of a weight, wo_h the dh columns of head
+// h of wo) and no w_uq, w_uk, w_uv, wo. mha/gqa/mqa layers, FFNs, experts,
+// norms, embeddings and the head are stored as trained. The absorbed products
+// are computed in f64 and stored in F32, like every tensor.
+//
+// Every decoding command (sample, inspect --decode) reads either form through
+// read_decoder_weights; commands that need the training form refuse a decoder
+// file with a message saying so (read_checkpoint).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/checkpoint.hpp"
+#include "models/config.hpp"
+#include "models/language_model.hpp"
+#include "models/safetensors.hpp"
+
+namespace attnlab {
+
+struct DecoderWeights {
+  ModelConfig config;
+  std::vector<std::pair<std::string, Tensor>> tensors;  // decoder_parameter_shapes order
+  std::map<std::string, std::string> metadata;  // carried over (tokenizer, ...): no config/format
+  std::string source;                           // where they came from, for messages
+  bool converted = false;  // true when built from training weights in this process
+
+  const Tensor& at(const std::string& name) const;  // throws naming the tensor
+  std::string meta(const std::string& key) const;   // "" when absent
+};
+
+// The tensors of the decoder form of this config, by name and shape, in
+// order: ModelConfig::parameter_shapes() with each mla layer's w_uq, w_uk,
+// w_uv, wo replaced as listed above.
+std::vector<std::pair<std::string, Shape>> decoder_parameter_shapes(const ModelConfig& config);
+
+// Training parameters (the spec's names, any order) → the decoder form in
+// `dtype`, absorbing mla's matrices in f64. Refuses a missing or misshapen
+// tensor, naming it and `what`.
+DecoderWeights absorb_weights(const ModelConfig& config,
+                              const std::vector<std::pair<std::string, Tensor>>& parameters,
+                              DType dtype, const std::string& what);
+DecoderWeights absorb_weights(const LanguageModel& model, DType dtype);
+
+// Reads a checkpoint of either form for decoding: a decoder file is checked
+// against decoder_parameter_shapes (a missing, unknown or misshapen tensor is
+// refused); a training (or plain spec) checkpoint is read and absorbed on
+// the fly. Tensors come as `dtype`.
+DecoderWeights read_decoder_weights(const std::string& path, DType dtype = DType::F32);
+DecoderWeights decoder_weights_from_file(const SafetensorsFile& file, DType dtype);
+
+// Writes the weights as F32 with format "attnlab.decoder", the config, the
+// carried-over metadata and `extra` metadata, atomically.
+void write_decoder_checkpoint(const std::string& path, const DecoderWeights& weights,
+                              const std::map<std::string, std::string>& extra = {});
+
+// The agreement check of convert: a Decoder built from `weights` (in the
+// model's dtype) is fed a random prompt, its first half in one prefill and
+// the rest one token per step, and its logits at every position are compared
+// with the model's training forward on the same ids.
+struct DecoderAgreement {
+  int64_t batch = 0, seq_len = 0, prefill_tokens = 0;
+  double max_relative_error = 0;  // logits_relative_error(decoder, training)
+  double tolerance = 0;
+};
+// Throws an Error with the numbers when the error exceeds `tolerance`.
+DecoderAgreement check_decoder_agreement(const LanguageModel& model, const DecoderWeights& weights,
+                                         uint64_t seed, double tolerance);
+
+// attnlab convert: reads a training checkpoint (refusing a decoder one),
+// absorbs, checks agreement in f32 (tolerance 1e-4), and only then writes `out`.
+DecoderAgreement convert_checkpoint(const std::string& in, const std::string& out,
+                                    uint64_t seed = 0, double tolerance = 1e-4);
+
+}  // namespace attnlab

@@ -1,0 +1,474 @@
+// Every bad input to the attnlab program ends in one clear message, a
+// non-zero exit, and nothing created or damaged.
+//
+// A table of command lines, each with the exit status it must end with and a
+// part of the message it must print. For every row:
+//   - the status is the expected one: 2 for a bad command line (CLI11's
+//     checks: a missing, unknown or out-of-range flag, a file that does not
+//     exist), 1 for everything refused after parsing (contradictory flags, a
+//     bad file, a config that breaks a rule, a run that would not fit in
+//     memory); never a signal (a crash, a core dump);
+//   - stderr is exactly one line "attnlab: error: <message>" naming the
+//     problem (it holds the expected text), followed, for status 2 only, by
+//     "Run with --help for usage."; nothing from a sanitizer;
+//   - stdout is empty (nothing is half-done before the refusal);
+//   - no file in the scratch directory is created, removed or changed: the
+//     command runs there, its inputs and its would-be outputs are there.
+//
+// The rows cover each subcommand (train, eval, info, inspect) with missing,
+// unknown, out-of-range and contradictory flags; missing, empty, truncated,
+// corrupt and wrong-kind files (a decoder checkpoint, a checkpoint without a
+// tokenizer, a batch file or a text file where a checkpoint is needed, a
+// checkpoint where a batch is needed); corpora that are empty, not UTF-8,
+// too short or outside the tokenizer; and a config breaking each rule of
+// MODEL-SPEC.md.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "models/safetensors.hpp"
+#include "tests/cli/cli_test_util.hpp"
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::read_text_file;
+using testing::shell_quote;
+using testing::TempDir;
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  REQUIRE(out.good());
+}
+
+// Runs attnlab with `args` in `dir`.
+CommandResult run_in(const fs::path& dir, const std::vector<std::string>& args) {
+  std::string line = "cd " + shell_quote(dir.string()) + " && " + shell_quote(ATTNLAB_EXE);
+  for (const std::string& a : args) {
+    line += ' ';
+    line += shell_quote(a);
+  }
+  return testing::run_command(line);
+}
+
+// Every file under dir (relative path → contents; directories → "<dir>").
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string rel = fs::relative(e.path(), dir).string();
+    files[rel] = e.is_directory() ? "<dir>" : read_text_file(e.path().string());
+  }
+  return files;
+}
+
+// The configs of MODEL-SPEC.md's rules, one broken per row: the file name,
+// its JSON and the text the refusal must hold (the key it names).
+struct BadConfig {
+  std::string name, json, message;
+};
+
+std::vector<BadConfig> bad_configs() {
+  const std::string base = R"("vocab_size": 65, "d_model": 16, "n_layers": 1, "n_heads": 2)";
+  auto with = [&](const std::string& extra) { return "{" + base + extra + "}"; };
+  return {
+      {"not_json.json", "{\"vocab_size\": 65,", "malformed JSON"},
+      {"not_object.json", "[1, 2]", "must be a JSON object"},
+      {"missing_vocab.json", R"({"d_model": 16, "n_layers": 1, "n_heads": 2})",
+       "missing required key 'vocab_size'"},
+      {"float_int.json", R"({"vocab_size": 65, "d_model": 16.0, "n_layers": 1, "n_heads": 2})",
+       "'d_model' must be an integer"},
+      {"zero_layers.json", R"({"vocab_size": 65, "d_model": 16, "n_layers": 0, "n_heads": 2})",
+       "'n_layers' must be positive"},
+      {"negative_heads.json", R"({"vocab_size": 65, "d_model": 16, "n_layers": 1, "n_heads": -2})",
+       "'n_heads' must be positive"},
+      {"string_int.json", R"({"vocab_size": "65", "d_model": 16, "n_layers": 1, "n_heads": 2})",
+       "'vocab_size' must be an integer"},
+      {"unknown_key.json", with(R"(, "n_layer": 2)"), "unknown key 'n_layer'"},
+      {"heads_divide.json", R"({"vocab_size": 65, "d_model": 16, "n_layers": 1, "n_heads": 3})",
+       "'n_heads' (3) must divide 'd_model'"},
+      {"attention_name.json", with(R"(, "attention": "xla")"), "'attention' must be"},
+      {"mha_kv.json", with(R"(, "n_kv_heads": 1)"), "'n_kv_heads' must equal n_heads"},
+      {"mqa_kv.json", with(R"(, "attention": "mqa", "n_kv_heads": 2)"),
+       "'n_kv_heads' must be 1 for mqa"},
+      {"gqa_no_kv.json", with(R"(, "attention": "gqa")"), "'n_kv_heads' is required for gqa"},
+      {"gqa_divide.json",
+       R"({"vocab_size": 65, "d_model": 24, "n_layers": 1, "n_heads": 6, "attention": "gqa",
+           "n_kv_heads": 4})",
+       "'n_kv_heads' (4) must divide n_heads (6)"},
+      {"mla_no_rank.json", with(R"(, "attention": "mla", "kv_lora_rank": 4, "rope_head_dim": 2)"),
+       "'q_lora_rank' is required for mla"},
+      {"mla_odd_rope.json",
+       with(R"(, "attention": "mla", "q_lora_rank": 8, "kv_lora_rank": 4, "rope_head_dim": 3)"),
+       "'rope_head_dim' must be even"},
+      {"rope_fraction.json", with(R"(, "rope_fraction": 1.5)"),
+       "'rope_fraction' must lie in [0, 1]"},
+      {"rope_theta.json", with(R"(, "rope_theta": -1)"), "'rope_theta' must be a positive number"},
+      {"ffn_name.json", with(R"(, "ffn": "gelu")"), "'ffn' must be"},
+      {"ffn_hidden.json", with(R"(, "ffn_hidden": 0)"), "'ffn_hidden' must be positive"},
+      {"negative_experts.json", with(R"(, "n_experts": -1)"), "'n_experts' must be at least 0"},
+      {"top_k.json", with(R"(, "n_experts": 2, "top_k": 3)"), "'top_k' must lie in 1"},
+      {"top_k_zero.json", with(R"(, "n_experts": 2, "top_k": 0)"), "'top_k' must be positive"},
+      {"shared_dense.json", with(R"(, "n_shared_experts": 1)"), "'n_shared_experts' must be 0"},
+      {"aux_coef.json", with(R"(, "aux_loss_coef": -0.5)"), "'aux_loss_coef'"},
+      {"norm_eps.json", with(R"(, "norm_eps": 0)"), "'norm_eps' must be a positive number"},
+      {"tie.json", with(R"(, "tie_embeddings": "yes")"), "'tie_embeddings' must be true or false"},
+      {"max_seq_len.json", with(R"(, "max_seq_len": 0)"), "'max_seq_len' must be positive"},
+      {"overflow.json",
+       R"({"vocab_size": 65, "d_model": 4611686018427387904, "n_layers": 4, "n_heads": 1})",
+       "too large"},
+  };
+}
+
+// The scratch directory every row runs in, made once.
+struct Fixture {
+  TempDir dir{"attnlab-cli-errors"};
+  fs::path path() const { return dir.path(); }
+
+  Fixture() {
+    const fs::path d = path();
+    const std::string shakespeare =
+        read_text_file(ATTNLAB_SOURCE_DIR "/data/tinyshakespeare.txt").substr(0, 4000);
+    write_file(d / "corpus.txt", shakespeare);
+    write_file(d / "empty.txt", "");
+    write_file(d / "bad_utf8.txt", "To be, or not\xff to be" + shakespeare);
+    write_file(d / "short.txt", "abcdefghij");
+    std::string foreign;
+    for (int i = 0; i < 200; ++i) foreign += "日本語のテキスト ";
+    write_file(d / "foreign.txt", foreign);
+    write_file(d / "afile", "not a directory\n");
+    const std::string tiny =
+        R"({"vocab_size": 65, "d_model": 16, "n_layers": 1, "n_heads": 2, "max_seq_len": 16})";
+    write_file(d / "tiny.json", tiny);
+    write_file(
+        d / "small_vocab.json",
+        R"({"vocab_size": 8, "d_model": 16, "n_layers": 1, "n_heads": 2, "max_seq_len": 16})");
+    // Valid, but some 90 TiB to train: refused by the memory check.
+    write_file(d / "huge.json",
+               R"({"vocab_size": 65, "d_model": 65536, "n_layers": 64, "n_heads": 64,
+                   "max_seq_len": 64})");
+    for (const BadConfig& c : bad_configs()) write_file(d / c.name, c.json);
+
+    // A real run of two steps: run/{last,best}.safetensors, run/metrics.csv.
+    const CommandResult train = run_in(
+        d, {"train", "--config",     "tiny.json", "--data",       "corpus.txt", "--out",
+            "run",   "--steps",      "2",         "--eval-every", "0",          "--eval-batches",
+            "1",     "--batch-size", "2",         "--seq-len",    "16",         "--threads",
+            "1",     "--quiet"});
+    REQUIRE_MESSAGE(train.exit_code == 0, train.describe());
+    const std::string last = read_text_file((d / "run" / "last.safetensors").string());
+    REQUIRE(last.size() > 1000);
+
+    // Broken copies of it.
+    write_file(d / "empty.safetensors", "");
+    write_file(d / "trunc.safetensors", last.substr(0, last.size() / 2));
+    std::string corrupt = last;
+    std::fill(corrupt.begin() + 12, corrupt.begin() + 40, '\xff');  // inside the header
+    write_file(d / "corrupt.safetensors", corrupt);
+    std::string lying = last;  // a header length of 2^60
+    lying[7] = '\x10';
+    write_file(d / "lying.safetensors", lying);
+
+    // Wrong kinds: the weights without the tokenizer and training state (a
+    // plain spec checkpoint), and the same marked as a decoder checkpoint.
+    const SafetensorsFile file = read_safetensors((d / "run" / "last.safetensors").string());
+    std::vector<std::pair<std::string, Tensor>> weights;
+    for (const SafetensorsEntry& e : file.entries)
+      if (e.name.rfind("optim.", 0) != 0) weights.emplace_back(e.name, to_tensor(e, DType::F32));
+    const std::string config = file.metadata.at("config");
+    write_safetensors((d / "plain.safetensors").string(), weights, {{"config", config}});
+    write_safetensors((d / "decoder.safetensors").string(), weights,
+                      {{"config", config}, {"format", "attnlab.decoder"}});
+
+    // Run directories: empty, with a truncated checkpoint, with a checkpoint
+    // that holds no training state, with a decoder checkpoint.
+    fs::create_directories(d / "emptyrun");
+    for (const auto& [run, bytes] :
+         {std::pair{"brokenrun", last.substr(0, last.size() / 2)},
+          {"plainrun", read_text_file((d / "plain.safetensors").string())},
+          {"decoderrun", read_text_file((d / "decoder.safetensors").string())}}) {
+      fs::create_directories(d / run);
+      write_file(d / run / "last.safetensors", bytes);
+    }
+
+    // Batch files for inspect.
+    auto batch = [&](const std::string& name, const Shape& in_shape, std::vector<int64_t> in,
+                     const Shape& tg_shape, std::vector<int64_t> tg) {
+      write_safetensors_values((d / name).string(),
+                               {{"inputs", Int64Array{in_shape, std::move(in)}},
+                                {"targets", Int64Array{tg_shape, std::move(tg)}}});
+    };
+    batch("batch.safetensors", {1, 4}, {1, 2, 3, 4}, {1, 4}, {2, 3, 4, 5});
+    batch("batch_oov.safetensors", {1, 2}, {1, 99}, {1, 2}, {2, 3});
+    batch("batch_negative.safetensors", {1, 2}, {1, 2}, {1, 2}, {-1, 3});
+    batch("batch_1d.safetensors", {4}, {1, 2, 3, 4}, {4}, {2, 3, 4, 5});
+    batch("batch_mismatch.safetensors", {1, 4}, {1, 2, 3, 4}, {2, 2}, {2, 3, 4, 5});
+    batch("batch_empty.safetensors", {0, 4}, {}, {0, 4}, {});
+    std::vector<int64_t> long_ids(20, 1);
+    batch("batch_long.safetensors", {1, 20}, long_ids, {1, 20}, long_ids);
+    write_safetensors((d / "batch_float.safetensors").string(),
+                      {{"inputs", Tensor::zeros({1, 2})}, {"targets", Tensor::zeros({1, 2})}});
+  }
+};
+
+Fixture& fixture() {
+  static auto f = std::make_unique<Fixture>();
+  return *f;
+}
+
+struct Row {
+  std::vector<std::string> args;
+  int exit_code;
+  std::string message;  // a part of the error line
+};
+
+std::vector<Row> rows() {
+  const std::vector<std::string> ck = {"--checkpoint", "run/last.safetensors"};
+  auto cat = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const std::vector<std::string> train_new = {"train",     "--out",  "newrun",    "--config",
+                                              "tiny.json", "--data", "corpus.txt"};
+  const std::vector<std::string> inspect = cat({"inspect"}, ck);
+  std::vector<Row> r = {
+      // --- the program
+      {{}, 2, "A subcommand is required"},
+      {{"frobnicate"}, 2, "unknown command 'frobnicate'"},
+      {{"--bogus"}, 2, "--bogus"},
+
+      // --- train: flags
+      {{"train", "--bogus"}, 2, "--bogus"},
+      {{"train", "--data", "corpus.txt"}, 1, "train needs --out RUN_DIR"},
+      {cat(train_new, {"--batch-size", "0"}), 2, "--batch-size"},
+      {cat(train_new, {"--steps", "-5"}), 2, "--steps"},
+      {cat(train_new, {"--steps", "many"}), 2, "--steps"},
+      {cat(train_new, {"--lr", "-1"}), 2, "--lr: must be a positive number, got -1"},
+      {cat(train_new, {"--lr", "fast"}), 2, "--lr: 'fast' is not a number"},
+      {cat(train_new, {"--warmup", "-3"}), 2, "--warmup: must be ≥ 0"},
+      {cat(train_new, {"--clip", "-1"}), 2, "--clip: must be ≥ 0"},
+      {cat(train_new, {"--dropout", "1.5"}), 2, "--dropout"},
+      {cat(train_new, {"--threads", "-1"}), 2, "--threads"},
+      {cat(train_new, {"--accum", "0"}), 2, "--accum"},
+      {{"train", "--out", "newrun", "--attention", "xla"}, 2, "--attention"},
+      {{"train", "--out", "newrun", "--experts", "0"}, 2, "--experts"},
+      {{"train", "--out", "newrun", "--preset", "huge"}, 1, "unknown preset 'huge'"},
+      {cat(train_new, {"--preset", "baby"}), 1, "give --preset or --config, not both"},
+      {cat(train_new, {"--attention", "mla"}), 1, "go with --preset"},
+      {{"train", "--out", "newrun", "--preset", "baby", "--top-k", "2"},
+       1,
+       "'top_k' needs 'n_experts' > 0"},
+      {{"train", "--out", "newrun", "--preset", "baby", "--experts", "2", "--top-k", "3"},
+       1,
+       "'top_k' must lie in 1 … n_experts (2), got 3"},
+      {cat(train_new, {"--lr", "0.01", "--min-lr", "0.1"}), 1, "--min-lr must lie in [0, --lr"},
+      {cat(train_new, {"--seq-len", "32"}), 1, "--seq-len 32 exceeds the model's max_seq_len 16"},
+      // --- train: files
+      {{"train", "--out", "newrun", "--data", "missing.txt"}, 2, "File does not exist"},
+      {{"train", "--out", "newrun", "--data", "run"}, 2, "directory"},
+      {{"train", "--out", "newrun", "--data", "empty.txt"}, 1, "empty.txt: corpus is empty"},
+      {{"train", "--out", "newrun", "--data", "bad_utf8.txt"},
+       1,
+       "bad_utf8.txt: corpus has invalid UTF-8 at byte offset 13"},
+      {{"train", "--out", "newrun", "--config", "tiny.json", "--data", "short.txt"},
+       1,
+       "corpus 'short.txt' is too short for --seq-len 16"},
+      {{"train", "--out", "newrun", "--config", "small_vocab.json", "--data", "corpus.txt"},
+       1,
+       "distinct characters but the model's vocab_size is 8"},
+      {{"train", "--out", "newrun", "--config", "missing.json"}, 2, "File does not exist"},
+      {{"train", "--out", "newrun", "--config", "corpus.txt"}, 1, "corpus.txt: malformed JSON"},
+      {{"train", "--out", "newrun", "--config", "huge.json", "--data", "corpus.txt"},
+       1,
+       "this training run needs about"},
+      {{"train", "--out", "newrun", "--config", "huge.json", "--data", "corpus.txt"},
+       1,
+       "is available"},
+      {{"train", "--out", "afile", "--config", "tiny.json", "--data", "corpus.txt"},
+       1,
+       "--out afile is a file, not a directory"},
+      {{"train", "--out", "run", "--config", "tiny.json", "--data", "corpus.txt"},
+       1,
+       "run already holds a run"},
+      // --- train --resume
+      {{"train", "--resume", "nope"}, 1, "--resume nope: no such run directory"},
+      {{"train", "--resume", "afile"}, 1, "no such run directory"},
+      {{"train", "--resume", "emptyrun"}, 1, "no last.safetensors in it"},
+      {{"train", "--resume", "run", "--batch-size", "4"},
+       1,
+       "--batch-size cannot be changed on --resume"},
+      {{"train", "--resume", "run", "--config", "tiny.json"},
+       1,
+       "--config cannot be changed on --resume"},
+      {{"train", "--resume", "run", "--out", "newrun"}, 1, "--out cannot be changed on --resume"},
+      {{"train", "--resume", "run", "--steps", "1"}, 1, "--steps 1 is below the run's step 2"},
+      {{"train", "--resume", "brokenrun"}, 1, "brokenrun/last.safetensors"},
+      {{"train", "--resume", "plainrun"}, 1, "not a training checkpoint"},
+      {{"train", "--resume", "decoderrun"}, 1, "decoder"},
+
+      // --- eval
+      {{"eval"}, 2, "--checkpoint is required"},
+      {cat(cat({"eval"}, ck), {"--bogus"}), 2, "--bogus"},
+      {cat(cat({"eval"}, ck), {"--batches", "0"}), 2, "--batches"},
+      {cat(cat({"eval"}, ck), {"--batch-size", "-1"}), 2, "--batch-size"},
+      {cat(cat({"eval"}, ck), {"--seq-len", "32", "--data", "corpus.txt"}), 1,
+       "--seq-len 32 exceeds the model's max_seq_len 16"},
+      {{"eval", "--checkpoint", "missing.safetensors"}, 2, "File does not exist"},
+      {{"eval", "--checkpoint", "run"}, 2, "directory"},
+      {{"eval", "--checkpoint", "empty.safetensors"},
+       1,
+       "empty.safetensors: too short to be a safetensors file"},
+      {{"eval", "--checkpoint", "trunc.safetensors"}, 1, "trunc.safetensors: "},
+      {{"eval", "--checkpoint", "corrupt.safetensors"}, 1, "corrupt.safetensors: the header"},
+      {{"eval", "--checkpoint", "lying.safetensors"}, 1, "lying.safetensors: header length"},
+      {{"eval", "--checkpoint", "corpus.txt"}, 1, "not a safetensors file?"},
+      {{"eval", "--checkpoint", "batch.safetensors"}, 1, "batch.safetensors: no model config"},
+      {{"eval", "--checkpoint", "plain.safetensors", "--data", "corpus.txt"},
+       1,
+       "has no tokenizer"},
+      {{"eval", "--checkpoint", "decoder.safetensors", "--data", "corpus.txt"}, 1, "decoder"},
+      {cat(cat({"eval"}, ck), {"--data", "foreign.txt"}), 1, "cannot encode character"},
+      {cat(cat({"eval"}, ck), {"--data", "empty.txt"}), 1, "corpus 'empty.txt' is empty"},
+      {cat(cat({"eval"}, ck), {"--data", "bad_utf8.txt"}), 1, "invalid UTF-8"},
+      {cat(cat({"eval"}, ck), {"--data", "missing.txt"}), 2, "File does not exist"},
+
+      // --- info
+      {{"info"}, 1, "info needs a model"},
+      {{"info", "--bogus"}, 2, "--bogus"},
+      {cat(cat({"info"}, ck), {"--preset", "baby"}), 1, "give --checkpoint or a model"},
+      {{"info", "--preset", "huge"}, 1, "unknown preset 'huge'"},
+      {{"info", "--preset", "baby", "--config", "tiny.json"}, 1, "not both"},
+      {{"info", "--preset", "baby", "--vocab-size", "0"}, 2, "--vocab-size"},
+      {{"info", "--preset", "baby", "--batch-size", "0"}, 2, "--batch-size"},
+      {{"info", "--preset", "baby", "--seq-len", "100"},
+       1,
+       "--seq-len 100 exceeds the model's max_seq_len 64"},
+      {{"info", "--preset", "baby", "--experts", "2000"}, 2, "--experts"},
+      {{"info", "--config", "missing.json"}, 2, "File does not exist"},
+      {{"info", "--checkpoint", "trunc.safetensors"}, 1, "trunc.safetensors: "},
+      {{"info", "--checkpoint", "empty.safetensors"}, 1, "too short"},
+      {{"info", "--checkpoint", "corpus.txt"}, 1, "not a safetensors file?"},
+      {{"info", "--checkpoint", "batch.safetensors"}, 1, "no model config"},
+
+      // --- inspect
+      {{"inspect"}, 2, "is required"},
+      {cat(inspect, {"--batch", "batch.safetensors"}), 2, "--out is required"},
+      {cat(inspect, {"--batch", "batch.safetensors", "--out", "o.safetensors", "--dtype", "f16"}),
+       2, "--dtype"},
+      {cat(inspect, {"--batch", "missing.safetensors", "--out", "o.safetensors"}), 2,
+       "File does not exist"},
+      {{"inspect", "--checkpoint", "corpus.txt", "--batch", "batch.safetensors", "--out",
+        "o.safetensors"},
+       1,
+       "not a safetensors file?"},
+      {{"inspect", "--checkpoint", "trunc.safetensors", "--batch", "batch.safetensors", "--out",
+        "o.safetensors"},
+       1,
+       "trunc.safetensors: "},
+      {cat(inspect, {"--batch", "run/best.safetensors", "--out", "o.safetensors"}), 1,
+       "no tensor named 'inputs'"},
+      {cat(inspect, {"--batch", "corpus.txt", "--out", "o.safetensors"}), 1,
+       "not a safetensors file?"},
+      {cat(inspect, {"--batch", "empty.safetensors", "--out", "o.safetensors"}), 1, "too short"},
+      {cat(inspect, {"--batch", "batch_oov.safetensors", "--out", "o.safetensors"}), 1,
+       "inputs holds token id 99, outside the vocabulary [0, 65)"},
+      {cat(inspect, {"--batch", "batch_negative.safetensors", "--out", "o.safetensors"}), 1,
+       "targets holds token id -1"},
+      {cat(inspect, {"--batch", "batch_float.safetensors", "--out", "o.safetensors"}), 1,
+       "must hold token ids as I64 or I32, got dtype F32"},
+      {cat(inspect, {"--batch", "batch_1d.safetensors", "--out", "o.safetensors"}), 1,
+       "must be a non-empty [B, T] tensor"},
+      {cat(inspect, {"--batch", "batch_empty.safetensors", "--out", "o.safetensors"}), 1,
+       "must be a non-empty [B, T] tensor"},
+      {cat(inspect, {"--batch", "batch_mismatch.safetensors", "--out", "o.safetensors"}), 1,
+       "inputs and targets differ in shape"},
+      {cat(inspect, {"--batch", "batch_long.safetensors", "--out", "o.safetensors"}), 1,
+       "exceeds the model's max_seq_len 16"},
+      // A bad batch must not touch an existing output.
+      {cat(inspect, {"--batch", "batch_oov.safetensors", "--out", "run/best.safetensors"}), 1,
+       "outside the vocabulary"},
+      {cat(inspect, {"--batch", "batch.safetensors", "--out", "run"}), 1, "cannot write 'run'"},
+      {cat(inspect, {"--batch", "batch.safetensors", "--out", "nodir/o.safetensors"}), 1,
+       "cannot write 'nodir/o.safetensors'"},
+  };
+  // A config that breaks each rule, to info and to train (which must not
+  // create its run directory).
+  for (const BadConfig& c : bad_configs()) {
+    r.push_back({{"info", "--config", c.name}, 1, c.name + ": "});
+    r.push_back({{"info", "--config", c.name}, 1, c.message});
+    r.push_back(
+        {{"train", "--config", c.name, "--data", "corpus.txt", "--out", "newrun"}, 1, c.message});
+  }
+  return r;
+}
+
+std::string show(const std::vector<std::string>& args) {
+  std::string s = "attnlab";
+  for (const std::string& a : args) s += " " + a;
+  return s;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every bad command line ends in one clear message, a non-zero exit and no file touched") {
+  Fixture& f = fixture();
+  const std::vector<Row> table = rows();
+  for (const Row& row : table) {
+    const std::string command = show(row.args);
+    CAPTURE(command);
+    const auto before = snapshot(f.path());
+    const CommandResult r = run_in(f.path(), row.args);
+    INFO(r.describe());
+
+    CHECK(r.exit_code == row.exit_code);
+    CHECK(r.exit_code < 128);  // not a signal: no crash, no core dump
+    CHECK(r.out.empty());
+    const std::vector<std::string> lines = lines_of(r.err);
+    REQUIRE(!lines.empty());
+    CHECK(lines[0].rfind("attnlab: error: ", 0) == 0);
+    CHECK(lines[0].find(row.message) != std::string::npos);
+    if (row.exit_code == 2) {
+      CHECK(lines.size() == 2);
+      CHECK(lines.back() == "Run with --help for usage.");
+    } else {
+      CHECK(lines.size() == 1);
+    }
+    for (const char* sanitizer : {"AddressSanitizer", "LeakSanitizer", "runtime error:"})
+      CHECK(r.err.find(sanitizer) == std::string::npos);
+
+    const auto after = snapshot(f.path());
+    if (after != before) {
+      std::string changed;
+      for (const auto& [name, bytes] : after) {
+        auto it = before.find(name);
+        if (it == before.end())
+          changed += " created " + name + ";";
+        else if (it->second != bytes)
+          changed += " changed " + name + ";";
+      }
+      for (const auto& [name, bytes] : before)
+        if (!after.count(name)) changed += " removed " + name + ";";
+      FAIL_CHECK("files touched:" << changed);
+    }
+  }
+  MESSAGE(table.size() << " bad command lines refused cleanly");
+}
+
+}  // namespace attnlab

@@ -1,0 +1,150 @@
+// `attnlab sample`: streams text from either checkpoint form; greedy and its
+// equivalents are deterministic; seeds reproduce; the report; the refusals
+// (a prompt outside the vocabulary, a context too short, no tokenizer) and
+// the fallbacks (byte tokens, --slide).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "models/checkpoint.hpp"
+#include "tests/cli/cli_test_util.hpp"
+#include "tests/models/decoder_test_util.hpp"
+#include "train/tokenizer.hpp"
+
+namespace attnlab {
+namespace {
+
+using testing::CommandResult;
+using testing::run_attnlab;
+using testing::TempDir;
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+constexpr const char* kCorpus = "First Citizen:\nBefore we proceed any further, hear me speak.\n";
+
+// A random model whose vocabulary is the tokenizer's, saved with it (training
+// form) and converted (decoder form).
+struct Checkpoints {
+  TempDir dir{"attnlab-sample"};
+  std::string train = dir.file("train.safetensors"), dec = dir.file("dec.safetensors");
+
+  explicit Checkpoints(const std::string& attention, bool byte_fallback = false,
+                       int64_t max_seq_len = 32, bool with_tokenizer = true) {
+    const Tokenizer tok = Tokenizer::from_corpus(kCorpus, byte_fallback);
+    const std::string json =
+        R"({"vocab_size": )" + std::to_string(tok.vocab_size()) +
+        R"(, "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq_len": )" +
+        std::to_string(max_seq_len) + R"(, "attention": ")" + attention + "\"" +
+        (attention == "gqa" ? R"(, "n_kv_heads": 2)" : "") +
+        (attention == "mla" ? R"(, "q_lora_rank": 16, "kv_lora_rank": 8, "rope_head_dim": 4)"
+                            : "") +
+        "}";
+    const auto model = test::random_model(config_from_json(json), DType::F32, 2);
+    std::map<std::string, std::string> meta;
+    if (with_tokenizer) meta["tokenizer"] = tok.to_json();
+    write_checkpoint(train, *model, meta);
+    const CommandResult r =
+        run_attnlab({"convert", "--checkpoint", train, "--out", dec, "--quiet"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  }
+};
+
+CommandResult sample(const std::string& checkpoint, std::vector<std::string> args) {
+  args.insert(args.begin(), {"sample", "--checkpoint", checkpoint});
+  return run_attnlab(args);
+}
+
+TEST_CASE("attnlab sample streams the same text from both checkpoint forms") {
+  for (const char* attention : {"mha", "gqa", "mqa", "mla"}) {
+    INFO(attention);
+    Checkpoints ck(attention);
+    const std::vector<std::string> args{"--prompt", "First",    "--tokens",
+                                        "20",       "--greedy", "--quiet"};
+    const CommandResult a = sample(ck.train, args), b = sample(ck.dec, args);
+    REQUIRE_MESSAGE(a.exit_code == 0, a.describe());
+    CHECK(a.err.empty());
+    CHECK(a.out.rfind("First", 0) == 0);  // the prompt, then the continuation
+    CHECK(a.out.back() == '\n');
+    CHECK(a.out == b.out);
+    CHECK(a.out.size() >= 5 + 20 + 1);  // every token is one character here (ASCII corpus)
+
+    // Greedy is deterministic, and temperature 0 or top-k 1 is greedy.
+    CHECK(sample(ck.dec, args).out == a.out);
+    CHECK(sample(ck.dec, {"--prompt", "First", "--tokens", "20", "--temperature", "0", "--quiet"})
+              .out == a.out);
+    CHECK(sample(ck.dec,
+                 {"--prompt", "First", "--tokens", "20", "--top-k", "1", "--seed", "5", "--quiet"})
+              .out == a.out);
+  }
+}
+
+TEST_CASE("attnlab sample: seeds reproduce, the report tells speed and cache size") {
+  Checkpoints ck("mla");
+  const std::vector<std::string> args{"--tokens", "25",  "--temperature", "1.3",
+                                      "--top-p",  "0.9", "--top-k",       "20"};
+  auto with_seed = [&](const char* seed) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), {"--seed", seed});
+    return sample(ck.dec, a);
+  };
+  const CommandResult a = with_seed("1"), b = with_seed("1"), c = with_seed("2");
+  REQUIRE_MESSAGE(a.exit_code == 0, a.describe());
+  CHECK(a.out == b.out);
+  CHECK(a.out != c.out);
+  CHECK(a.out[0] == '\n');  // the default prompt is a newline
+  // 1 prompt token + 24 steps fed: 25 tokens of 2·(8 + 4)·4 bytes.
+  CHECK(contains(a.err, "25 tokens: prompt of 1 prefilled in "));
+  CHECK(contains(a.err, " tokens/s (mla attention, batch 1, 1 thread)"));
+  CHECK(contains(a.err,
+                 "KV cache: 2400 bytes holding 25 tokens (96 bytes per token over 2 "
+                 "layers, f32); 3072 bytes allocated for max_seq_len 32\n"));
+}
+
+TEST_CASE("attnlab sample refuses what it cannot do, with one clear message and no text") {
+  Checkpoints ck("gqa", false, 16);
+  // A character outside the vocabulary (no byte fallback).
+  const CommandResult oov = sample(ck.dec, {"--prompt", "Firsté", "--tokens", "3"});
+  CHECK(oov.exit_code == 1);
+  CHECK(oov.out.empty());
+  CHECK(oov.err ==
+        "attnlab: error: --prompt: cannot encode character 'é' (U+00E9) at character 5 (byte "
+        "offset 5): it is not in the tokenizer's vocabulary of 27 characters (a tokenizer with "
+        "byte fallback encodes any text)\n");
+  // A context too short for prompt + tokens, unless the window slides.
+  const CommandResult full = sample(ck.dec, {"--prompt", "First", "--tokens", "13"});
+  CHECK(full.exit_code == 1);
+  CHECK(full.out.empty());
+  CHECK(full.err ==
+        "attnlab: error: a prompt of 5 tokens and 13 new ones need 17 positions, but the model's "
+        "context has 16 (max_seq_len): ask for at most 12 tokens, or slide the window (--slide)\n");
+  CHECK(sample(ck.dec, {"--prompt", "First", "--tokens", "12", "--quiet"}).exit_code == 0);
+  const CommandResult slid =
+      sample(ck.dec, {"--prompt", "First", "--tokens", "40", "--slide", "--greedy"});
+  CHECK_MESSAGE(slid.exit_code == 0, slid.describe());
+  CHECK(slid.out.size() == 5 + 40 + 1);
+  CHECK(contains(slid.err, "window slid"));
+  // Empty prompt; bad options.
+  CHECK(contains(sample(ck.dec, {"--prompt", ""}).err, "the prompt is empty"));
+  CHECK(sample(ck.dec, {"--top-p", "1.5"}).exit_code == 2);
+  CHECK(sample(ck.dec, {"--temperature", "-1"}).exit_code == 2);
+  CHECK(contains(sample(ck.dec, {"--top-p", "0"}).err, "top-p must lie in (0, 1]"));
+
+  // A checkpoint without a tokenizer cannot turn text into ids.
+  Checkpoints bare("mha", false, 16, false);
+  const CommandResult none = sample(bare.dec, {"--tokens", "3"});
+  CHECK(none.exit_code == 1);
+  CHECK(contains(none.err, ": has no tokenizer (metadata key 'tokenizer')"));
+}
+
+TEST_CASE("attnlab sample: a tokenizer with byte fallback encodes any prompt") {
+  Checkpoints ck("mqa", true);
+  const CommandResult r = sample(ck.train, {"--prompt", "Firsté ✓", "--tokens", "5", "--quiet"});
+  CHECK_MESSAGE(r.exit_code == 0, r.describe());
+  CHECK(r.out.rfind("Firsté ✓", 0) == 0);
+}
+
+}  // namespace
+}  // namespace attnlab

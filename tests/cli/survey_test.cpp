@@ -1,0 +1,102 @@
+// attnlab survey --quick end to end: the files, four rows, SVG charts that are
+// well-formed XML with one curve per variant, and cache figures that agree
+// with attnlab info.
+#include <doctest/doctest.h>
+
+#include <regex>
+
+#include "tests/cli/cli_test_util.hpp"
+
+using namespace attnlab::testing;
+
+namespace {
+
+// A small well-formedness check of XML: every tag closes in order, attributes
+// are quoted, nothing is left open. (No XML library is a dependency here.)
+bool well_formed_xml(const std::string& text, std::string* why) {
+  std::vector<std::string> open;
+  size_t i = text.find('<');
+  while (i != std::string::npos) {
+    const size_t end = text.find('>', i);
+    if (end == std::string::npos) return *why = "unclosed '<'", false;
+    std::string tag = text.substr(i + 1, end - i - 1);
+    if (!tag.empty() && tag[0] == '/') {
+      const std::string name = tag.substr(1);
+      if (open.empty() || open.back() != name)
+        return *why = "closing </" + name + "> does not match", false;
+      open.pop_back();
+    } else if (!tag.empty() && tag[0] != '?' && tag[0] != '!') {
+      if (std::count(tag.begin(), tag.end(), '"') % 2 != 0)
+        return *why = "unbalanced quotes in <" + tag + ">", false;
+      const bool self_closing = tag.back() == '/';
+      const std::string name = tag.substr(0, tag.find_first_of(" /"));
+      if (!self_closing) open.push_back(name);
+    }
+    i = text.find('<', end);
+  }
+  if (!open.empty()) return *why = "<" + open.back() + "> never closed", false;
+  return true;
+}
+
+int count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("survey --quick writes the table, the CSV and four charts") {
+  TempDir dir("attnlab-survey");
+  const std::string out = dir.file("survey");
+  const CommandResult r =
+      run_attnlab({"survey", "--quick", "--steps", "20", "--threads", "1", "--out", out});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+
+  const std::string md = read_text_file(out + "/survey.md");
+  CHECK(md.find("Command: `attnlab survey --quick") != std::string::npos);
+  CHECK(md.find("Machine: ") != std::string::npos);
+  for (const char* v : {"| mha |", "| gqa |", "| mqa |", "| mla |"})
+    CHECK_MESSAGE(md.find(v) != std::string::npos, v);
+
+  const std::string csv = read_text_file(out + "/survey.csv");
+  std::vector<std::string> lines;
+  std::istringstream in(csv);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 5);  // header + four variants
+  CHECK(lines[0].rfind("variant,runs,final_val_loss", 0) == 0);
+
+  for (const char* chart :
+       {"val_loss.svg", "kv_cache.svg", "train_throughput.svg", "decode_throughput.svg"}) {
+    CAPTURE(chart);
+    const std::string svg = read_text_file(out + "/" + chart);
+    std::string why;
+    CHECK_MESSAGE(well_formed_xml(svg, &why), why);
+    CHECK(svg.find("<svg") != std::string::npos);
+  }
+  CHECK(count(read_text_file(out + "/val_loss.svg"), "class=\"curve\"") == 4);
+  CHECK(count(read_text_file(out + "/kv_cache.svg"), "class=\"bar\"") == 4);
+  for (const char* v : {"mha", "gqa", "mqa", "mla"})
+    CHECK(std::filesystem::exists(out + "/runs/" + v + "/seed-1337/metrics.csv"));
+
+  // The cache bytes per token in the table are those attnlab info reports.
+  for (size_t row = 1; row < lines.size(); ++row) {
+    std::vector<std::string> f;
+    std::istringstream cells(lines[row]);
+    for (std::string c; std::getline(cells, c, ',');) f.push_back(c);
+    REQUIRE(f.size() == 15);
+    const CommandResult info =
+        run_attnlab({"info", "--preset", "baby", "--attention", f[0], "--vocab-size", "65"});
+    REQUIRE_MESSAGE(info.exit_code == 0, info.describe());
+    std::smatch m;
+    REQUIRE(std::regex_search(info.out, m,
+                              std::regex("KV cache per token: \\d+ numbers, (\\d+) bytes")));
+    CHECK_MESSAGE(m[1].str() == f[9], f[0]);
+  }
+}
+
+TEST_CASE("survey refuses bad flags") {
+  const CommandResult r = run_attnlab({"survey", "--top-k", "2"});
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("--top-k goes with --experts") != std::string::npos);
+}

@@ -1,0 +1,377 @@
+#include "train/survey.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "models/atomic_file.hpp"
+#include "models/checkpoint.hpp"
+#include "models/decoder.hpp"
+#include "models/sampling.hpp"
+#include "tensor/threads.hpp"
+#include "train/dataset.hpp"
+#include "train/metrics.hpp"
+#include "train/progress.hpp"
+#include "train/svg_chart.hpp"
+#include "train/training_run.hpp"
+
+extern char** environ;
+
+namespace attnlab {
+namespace fs = std::filesystem;
+namespace {
+
+struct Child {
+  int status = 0;
+  double peak_mib = 0;  // ru_maxrss of the child
+};
+
+// Runs exe with args and waits; each line of its stdout goes to on_line.
+Child run_child(const std::string& exe, const std::vector<std::string>& args,
+                const std::function<void(const std::string&)>& on_line) {
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(exe.c_str()));
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int pipe_fds[2];
+  ATTN_CHECK(pipe(pipe_fds) == 0, "survey: cannot create a pipe");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
+  pid_t pid = 0;
+  const int err = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipe_fds[1]);
+  if (err != 0) {
+    close(pipe_fds[0]);
+    throw Error(fmt::format("survey: cannot start {}: {}", exe, std::strerror(err)));
+  }
+  std::string pending;
+  char buf[4096];
+  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof buf)) > 0;) {
+    pending.append(buf, static_cast<size_t>(n));
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+      if (on_line) on_line(pending.substr(0, nl));
+      pending.erase(0, nl + 1);
+    }
+  }
+  close(pipe_fds[0]);
+  Child child;
+  struct rusage usage {};
+  ATTN_CHECK(wait4(pid, &child.status, 0, &usage) == pid, "survey: lost a child process");
+  child.peak_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  return child;
+}
+
+void check_child(const Child& c, const std::string& what) {
+  ATTN_CHECK(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+             "survey: {} failed (exit status {}); its own message is above", what,
+             WIFEXITED(c.status) ? WEXITSTATUS(c.status) : -1);
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+double spread(const std::vector<double>& v) {  // sample standard deviation
+  if (v.size() < 2) return 0;
+  const double m = mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size() - 1));
+}
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::string machine_line() {
+  std::string cpu = "unknown CPU";
+  std::ifstream info("/proc/cpuinfo");
+  for (std::string line; std::getline(info, line);)
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  struct utsname u {};
+  uname(&u);
+  return fmt::format("{}, {} cores, {} {}", cpu, std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)),
+                     u.sysname, u.machine);
+}
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return buf;
+}
+
+struct Variant {
+  std::string name;       // as shown: "gqa", "gqa+moe"
+  std::string attention;  // --attention
+  bool moe = false;
+};
+
+// The numbers a variant's training runs leave behind.
+struct RunResult {
+  std::vector<std::pair<int64_t, double>> val_curve;  // (step, val loss)
+  double final_val = 0, best_val = INFINITY;
+  double train_tokens_per_s = 0;  // median over the run's steps
+};
+
+RunResult read_run(const std::string& dir) {
+  const MetricsLog log = MetricsLog::read((fs::path(dir) / "metrics.csv").string(), INT64_MAX);
+  RunResult r;
+  std::vector<double> rates;
+  for (const MetricsRow& row : log.rows()) {
+    if (row.step > 1) rates.push_back(row.tokens_per_s);  // the first step warms up
+    if (row.val_loss) {
+      r.val_curve.emplace_back(row.step, *row.val_loss);
+      r.final_val = *row.val_loss;
+      r.best_val = std::min(r.best_val, *row.val_loss);
+    }
+  }
+  r.train_tokens_per_s = median(rates);
+  return r;
+}
+
+std::string table_markdown(const std::vector<SurveyRow>& rows, int64_t seeds) {
+  std::string s =
+      "| variant | val loss (final) | val loss (best) | bits/char | attention params | total "
+      "params | KV cache bytes/token | KV cache bytes at full context | train tokens/s | decode "
+      "tokens/s | train peak RSS (MiB) | decode peak RSS (MiB) |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  auto loss = [&](double m, double sd) {
+    return seeds > 1 ? fmt::format("{:.4f} ± {:.4f}", m, sd) : fmt::format("{:.4f}", m);
+  };
+  for (const SurveyRow& r : rows)
+    s += fmt::format(
+        "| {} | {} | {} | {:.3f} | {} | {} | {} | {} | {:.0f} | {:.0f} | {:.0f} | {:.0f} |\n",
+        r.variant, loss(r.final_val, r.final_val_spread), loss(r.best_val, r.best_val_spread),
+        r.final_val / std::log(2.0), r.attention_params, r.total_params, r.kv_bytes_per_token,
+        r.kv_bytes_full_context, r.train_tokens_per_s, r.decode_tokens_per_s, r.train_peak_mib,
+        r.decode_peak_mib);
+  return s;
+}
+
+std::string table_csv(const std::vector<SurveyRow>& rows) {
+  std::string s =
+      "variant,runs,final_val_loss,final_val_loss_std,best_val_loss,best_val_loss_std,"
+      "bits_per_char,attention_params,total_params,kv_cache_bytes_per_token,"
+      "kv_cache_bytes_full_context,train_tokens_per_s,decode_tokens_per_s,train_peak_rss_mib,"
+      "decode_peak_rss_mib\n";
+  for (const SurveyRow& r : rows)
+    s += fmt::format(
+        "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{:.1f},{:.1f},{:.1f},{:.1f}\n",
+        r.variant, r.runs, r.final_val, r.final_val_spread, r.best_val, r.best_val_spread,
+        r.final_val / std::log(2.0), r.attention_params, r.total_params, r.kv_bytes_per_token,
+        r.kv_bytes_full_context, r.train_tokens_per_s, r.decode_tokens_per_s, r.train_peak_mib,
+        r.decode_peak_mib);
+  return s;
+}
+
+}  // namespace
+
+DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_tokens,
+                                 int64_t tokens, int64_t threads) {
+  set_num_threads(static_cast<int>(threads));
+  const DecoderWeights weights = read_decoder_weights(checkpoint);
+  Decoder decoder(weights, DType::F32, {.batch = 1});
+  const int64_t max_len = decoder.max_len();
+  prompt_tokens = std::min(prompt_tokens, max_len / 2);
+  tokens = std::min(tokens, max_len - prompt_tokens);
+  // A fixed prompt: token ids 0, 1, 2, … (the measurement is of speed, not text).
+  std::vector<int32_t> prompt(prompt_tokens);
+  for (int64_t i = 0; i < prompt_tokens; ++i)
+    prompt[i] = static_cast<int32_t>(i % decoder.config().vocab_size);
+  GenerateOptions options;
+  options.max_new_tokens = tokens;
+  options.sampling.greedy = true;
+  // Warm up once (first-touch of buffers, dispatch), then measure.
+  generate(decoder, prompt, options);
+  const GenerateResult r = generate(decoder, prompt, options);
+  return {r.tokens_per_second(), r.cache_bytes};
+}
+
+std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
+  ATTN_CHECK(o.seeds >= 1, "--seeds must be ≥ 1, got {}", o.seeds);
+  ATTN_CHECK(o.steps >= 1, "--steps must be ≥ 1, got {}", o.steps);
+  const int64_t steps = o.quick ? std::min<int64_t>(o.steps, 60) : o.steps;
+  const int64_t eval_every = o.quick ? 20 : std::max<int64_t>(steps / 20, 1);
+  const int64_t eval_batches = o.quick ? 10 : 100;
+  std::vector<Variant> variants;
+  for (const char* a : {"mha", "gqa", "mqa", "mla"}) variants.push_back({a, a, false});
+  if (o.experts)
+    for (const char* a : {"mha", "gqa", "mqa", "mla"})
+      variants.push_back({std::string(a) + "+moe", a, true});
+
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  ATTN_CHECK(!ec, "cannot create the survey directory {}: {}", o.out_dir, ec.message());
+  const int64_t vocab = corpus_vocab_size(o.data_path);
+  const int64_t total_runs = static_cast<int64_t>(variants.size()) * o.seeds;
+  ProgressDisplay progress(total_runs * steps, o.interactive, 1);
+  const auto start = std::chrono::steady_clock::now();
+  int64_t runs_done = 0;
+
+  std::vector<SurveyRow> rows;
+  std::vector<LineSeries> curves;
+  for (const Variant& v : variants) {
+    PresetOptions po;
+    po.attention = v.attention;
+    if (v.moe) {
+      po.n_experts = o.experts;
+      po.top_k = o.top_k;
+    }
+    const ModelConfig config = preset_config(o.preset, vocab, po);
+    SurveyRow row;
+    row.variant = v.name;
+    row.total_params = config.parameter_count();
+    for (const auto& [name, shape] : config.parameter_shapes())
+      if (name.find(".attn.") != std::string::npos) row.attention_params += shape_numel(shape);
+    row.kv_bytes_per_token = config.kv_cache_floats_per_token() * 4;
+    row.kv_bytes_full_context = row.kv_bytes_per_token * config.max_seq_len;
+
+    std::vector<double> finals, bests, train_rates, decode_rates, train_peaks, decode_peaks;
+    std::map<int64_t, std::vector<double>> curve;
+    for (int64_t s = 0; s < o.seeds; ++s) {
+      const int64_t seed = 1337 + s;
+      const std::string dir =
+          (fs::path(o.out_dir) / "runs" / v.name / fmt::format("seed-{}", seed)).string();
+      fs::remove_all(dir);  // a survey reruns from scratch
+      std::vector<std::string> args = {"train",
+                                       "--preset",
+                                       o.preset,
+                                       "--attention",
+                                       v.attention,
+                                       "--steps",
+                                       std::to_string(steps),
+                                       "--seed",
+                                       std::to_string(seed),
+                                       "--eval-every",
+                                       std::to_string(eval_every),
+                                       "--eval-batches",
+                                       std::to_string(eval_batches),
+                                       "--data",
+                                       o.data_path,
+                                       "--threads",
+                                       std::to_string(o.threads),
+                                       "--out",
+                                       dir};
+      if (v.moe) {
+        args.insert(args.end(), {"--experts", std::to_string(*o.experts)});
+        if (o.top_k) args.insert(args.end(), {"--top-k", std::to_string(*o.top_k)});
+      }
+      const std::string label =
+          fmt::format("[{}/{}] {} seed {}", runs_done + 1, total_runs, v.name, seed);
+      const Child trained = run_child(o.exe, args, [&](const std::string& line) {
+        int64_t step = 0, total = 0;
+        double loss = 0;
+        if (!o.quiet &&
+            std::sscanf(line.c_str(), "step %ld/%ld: loss %lf", &step, &total, &loss) == 3) {
+          const double elapsed =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          const double done = static_cast<double>(runs_done * steps + step);
+          const double left = elapsed / std::max(done, 1.0) * (total_runs * steps - done);
+          if (o.interactive)
+            progress.update(runs_done * steps + step, loss, 0, left);
+          else
+            fmt::print("{} step {}/{}: loss {:.4f}, survey {} left\n", label, step, total, loss,
+                       ProgressDisplay::format_duration(left));
+          std::fflush(stdout);
+        }
+      });
+      check_child(trained, "training " + label);
+      const RunResult r = read_run(dir);
+      finals.push_back(r.final_val);
+      bests.push_back(r.best_val);
+      train_rates.push_back(r.train_tokens_per_s);
+      train_peaks.push_back(trained.peak_mib);
+      for (auto [step, val] : r.val_curve) curve[step].push_back(val);
+
+      const std::string result = (fs::path(dir) / "decode.json").string();
+      const Child decoded =
+          run_child(o.exe,
+                    {"survey-decode", "--checkpoint", (fs::path(dir) / "best.safetensors").string(),
+                     "--result", result, "--threads", std::to_string(o.threads)},
+                    {});
+      check_child(decoded, "decoding " + label);
+      std::ifstream in(result);
+      const nlohmann::json j = nlohmann::json::parse(in);
+      decode_rates.push_back(j.at("tokens_per_s").get<double>());
+      decode_peaks.push_back(decoded.peak_mib);
+      ++runs_done;
+      if (!o.quiet)
+        progress.note(fmt::format("{}: val loss {:.4f}, {:.0f} train tok/s, {:.0f} decode tok/s",
+                                  label, r.final_val, r.train_tokens_per_s, decode_rates.back()));
+    }
+    row.runs = o.seeds;
+    row.final_val = mean(finals);
+    row.final_val_spread = spread(finals);
+    row.best_val = mean(bests);
+    row.best_val_spread = spread(bests);
+    row.train_tokens_per_s = mean(train_rates);
+    row.decode_tokens_per_s = mean(decode_rates);
+    row.train_peak_mib = *std::max_element(train_peaks.begin(), train_peaks.end());
+    row.decode_peak_mib = *std::max_element(decode_peaks.begin(), decode_peaks.end());
+    rows.push_back(row);
+    LineSeries series{v.name, {}};
+    for (const auto& [step, vals] : curve) series.points.emplace_back(step, mean(vals));
+    curves.push_back(series);
+  }
+  if (!o.quiet) progress.finish();
+
+  // The report.
+  const fs::path out(o.out_dir);
+  const std::string header = fmt::format(
+      "# attnlab attention survey\n\n"
+      "Command: `{}`\n\nDate: {}\n\nMachine: {}\n\n"
+      "Preset `{}`, {} steps, {} seed(s), the same data order and schedule for every variant. "
+      "Validation loss is the mean cross-entropy (nats per character) over {} fixed validation "
+      "batches{}.\n\n",
+      o.command_line, now_utc(), machine_line(), o.preset, steps, o.seeds, eval_batches,
+      o.seeds > 1 ? " (mean ± standard deviation over seeds)" : "");
+  write_file_atomically(
+      (out / "survey.md").string(),
+      header + table_markdown(rows, o.seeds) +
+          "\n![validation loss](val_loss.svg)\n\n"
+          "![KV cache](kv_cache.svg) ![training throughput](train_throughput.svg) "
+          "![decode throughput](decode_throughput.svg)\n");
+  write_file_atomically((out / "survey.csv").string(), table_csv(rows));
+  write_file_atomically((out / "val_loss.svg").string(),
+                        line_chart_svg(curves, {fmt::format("Validation loss, {} preset", o.preset),
+                                                "step", "validation loss (nats/char)"}));
+  std::vector<std::pair<std::string, double>> kv, train, decode;
+  for (const SurveyRow& r : rows) {
+    kv.emplace_back(r.variant, static_cast<double>(r.kv_bytes_per_token));
+    train.emplace_back(r.variant, r.train_tokens_per_s);
+    decode.emplace_back(r.variant, r.decode_tokens_per_s);
+  }
+  write_file_atomically(
+      (out / "kv_cache.svg").string(),
+      bar_chart_svg(kv, {"KV cache per token (all layers, f32)", "variant", "bytes per token"}));
+  write_file_atomically((out / "train_throughput.svg").string(),
+                        bar_chart_svg(train, {"Training throughput", "variant", "tokens/s"}));
+  write_file_atomically(
+      (out / "decode_throughput.svg").string(),
+      bar_chart_svg(decode, {"Decode throughput (batch 1, after prefill)", "variant", "tokens/s"}));
+  return rows;
+}
+
+}  // namespace attnlab
