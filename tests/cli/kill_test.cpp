@@ -167,10 +167,12 @@ TEST_CASE("attnlab train killed with SIGKILL at random moments always leaves a l
     const Process p =
         spawn_attnlab(resume ? resume_args : start_args, tmp.file("round" + std::to_string(round)));
     pids.push_back(p.pid);
-    // The first rounds kill a new run at once (before its first checkpoint,
-    // mostly); then mostly short delays (kills during start-up, loading and
-    // the first writes), every fourth a longer one (deep in the write loop).
-    const int delay_ms = round < 3        ? very_short_delay(rng)
+    // The first round kills a new run at once (before its first checkpoint),
+    // the next two within 30 ms; then mostly short delays (kills during
+    // start-up, loading and the first writes), every fourth a longer one
+    // (deep in the write loop).
+    const int delay_ms = round == 0       ? 0
+                         : round < 3      ? very_short_delay(rng)
                          : round % 4 == 3 ? long_delay(rng)
                                           : short_delay(rng);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
