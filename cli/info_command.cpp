@@ -62,6 +62,9 @@ void run_info(const InfoOptions& o) {
   const MemoryEstimate sample = estimate_sampling_memory(config, 1, config.max_seq_len);
   fmt::print("memory to sample one sequence of {} tokens: {}\n", config.max_seq_len,
              sample.describe());
+  fmt::print("  (loading takes up to {} from a training checkpoint, {} from a converted one)\n",
+             format_bytes(sampling_load_bytes(config, true)),
+             format_bytes(sampling_load_bytes(config, false)));
   if (auto available = available_memory())
     fmt::print("available now: {} ({})\n", format_bytes(available->bytes), available->source);
 }

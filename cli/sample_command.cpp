@@ -7,8 +7,10 @@
 #include <cstdio>
 
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "models/decoder.hpp"
 #include "models/decoder_checkpoint.hpp"
+#include "models/memory_estimate.hpp"
 #include "models/sampling.hpp"
 #include "tensor/threads.hpp"
 #include "train/tokenizer.hpp"
@@ -52,6 +54,12 @@ void run_sample(const SampleOptions& o) {
     throw Error(fmt::format("--prompt: {}", e.what()));
   }
 
+  // The KV cache is allocated for the whole context, max_seq_len from the file:
+  // refuse, with the estimate, a model that does not fit, before allocating.
+  check_memory_fits(
+      estimate_sampling_memory(config, 1, config.max_seq_len, /*weights_loaded=*/true), "sampling",
+      fmt::format("the KV cache is allocated for the model's max_seq_len of {}",
+                  config.max_seq_len));
   Decoder decoder(weights, DType::F32, {.batch = 1});
   GenerateOptions g{.max_new_tokens = o.tokens,
                     .sampling = o.sampling,
@@ -97,10 +105,10 @@ void add_sample_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd->add_option("--temperature", o->sampling.temperature,
                   "Softmax temperature (default 1; 0 is greedy)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--top-k", o->sampling.top_k,
                   "Sample among the k most likely tokens only (default 0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--top-p", o->sampling.top_p,
                   "Sample among the most likely tokens that make up this probability (default 1)")
       ->check(CLI::Range(0.0, 1.0));

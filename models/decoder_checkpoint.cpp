@@ -135,6 +135,17 @@ DecoderWeights decoder_weights_from_file(const SafetensorsFile& file, DType dtyp
              path);
   DecoderWeights w;
   w.config = config_from_json(config_it->second, path + ": config");
+  // The config comes from the file too: before listing the decoder form's
+  // tensors (a string each), check that the file lists enough of them. Every
+  // layer has at least one tensor per expert, so a config of a billion layers
+  // in a small file is refused here, at once.
+  const ModelConfig& c = w.config;
+  const double min_tensors =
+      static_cast<double>(c.n_layers) * static_cast<double>(1 + c.n_experts + c.n_shared_experts);
+  ATTN_CHECK(min_tensors <= static_cast<double>(file.entries.size()),
+             "{}: its config declares {} layers{}, more tensors than the file's {}", path,
+             c.n_layers, c.is_moe() ? fmt::format(" of {} experts", c.n_experts) : "",
+             file.entries.size());
   w.source = path;
   w.metadata = carried_metadata(file.metadata);
   std::set<std::string> expected;
@@ -184,7 +195,9 @@ DecoderAgreement check_decoder_agreement(const LanguageModel& model, const Decod
     NoGradGuard no_grad;
     expected = model.forward(ids, a.batch, a.seq_len).logits.value();
   }
-  Decoder decoder(weights, model.dtype(), {.batch = a.batch});
+  // A cache of the check's length, not of max_seq_len (which a config may set
+  // to billions of positions).
+  Decoder decoder(weights, model.dtype(), {.batch = a.batch, .max_len = a.seq_len});
   const Tensor got = decode_logits(decoder, ids, a.seq_len, a.prefill_tokens);
   a.max_relative_error = logits_relative_error(got, expected);
   ATTN_CHECK(a.max_relative_error <= tolerance,

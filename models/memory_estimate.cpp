@@ -18,6 +18,7 @@ namespace {
 constexpr double kFloat = 4.0;                    // bytes of an f32
 constexpr double kOverhead = 32.0 * 1024 * 1024;  // code, OpenBLAS and OpenMP buffers
 constexpr double kPoolSlack = 1.25;               // the tensor pool caches freed buffers
+constexpr double kPrefillRows = 4096;             // the decoder's prefill chunk, in rows
 
 double d(int64_t v) {
   return static_cast<double>(v);
@@ -137,17 +138,23 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, int64_t batch_size
 }
 
 MemoryEstimate estimate_sampling_memory(const ModelConfig& c, int64_t batch_size,
-                                        int64_t context_len) {
+                                        int64_t context_len, bool weights_loaded) {
   const double P = d(c.parameter_count());
   const double S = d(std::max<int64_t>(batch_size, 1)), C = d(std::max<int64_t>(context_len, 1));
   MemoryEstimate m;
-  m.weights_bytes = 2 * kFloat * P;
+  m.weights_bytes = weights_loaded ? 0 : kFloat * P;
   m.cache_bytes = kFloat * S * C * d(c.kv_cache_floats_per_token());
-  m.activations_bytes = kFloat * (layer_floats(c, S, C, 0) + 2 * S * C * d(c.vocab_size));
+  // The decoder prefills in chunks of at most kPrefillRows rows (models/decoder.hpp).
+  const double rows = std::min(S * C, kPrefillRows);
+  m.activations_bytes = kFloat * (layer_floats(c, 1, rows, 0) + 2 * rows * d(c.vocab_size));
   const double subtotal = m.weights_bytes + m.cache_bytes + m.activations_bytes + kOverhead;
   m.total_bytes = subtotal * kPoolSlack;
   m.overhead_bytes = m.total_bytes - (subtotal - kOverhead);
   return m;
+}
+
+double sampling_load_bytes(const ModelConfig& c, bool training_checkpoint) {
+  return (training_checkpoint ? 40.0 : 8.0) * d(c.parameter_count());
 }
 
 std::optional<AvailableMemory> available_memory() {

@@ -43,11 +43,16 @@
 // (2.6 GiB); baby with 4 + 1 experts, B=16, 150 steps: 325 MiB (376 MiB).
 //
 // Sampling (a KV-cached decoder, batch of S sequences, context C):
-//   weights twice (the checkpoint as read and the decoder built from it) 8·P bytes
+//   weights     the decoder's, 4·P bytes (nothing when they are in memory
+//               already: the check of `attnlab sample` runs after loading)
 //   KV cache    S·C · kv_cache_floats_per_token() floats
-//   a prefill   one layer's activations without gradients for S·C tokens, and
-//               2·S·C·V floats of logits and probabilities
+//   a prefill   one layer's activations without gradients for R = min(S·C, 4096)
+//               rows (the decoder prefills in chunks of at most 4096 rows), and
+//               2·R·V floats of logits and probabilities
 //   + the 32 MiB overhead, × 1.25.
+// Loading takes more for a moment: a training checkpoint (weights and AdamW
+// state, read in f64, then absorbed) about 40·P bytes, a converted decoder
+// checkpoint about 8·P (sampling_load_bytes).
 //
 // All arithmetic is in double, so an absurd config gives an absurd (finite)
 // number rather than an overflow.
@@ -83,9 +88,13 @@ struct MemoryEstimate {
 MemoryEstimate estimate_training_memory(const ModelConfig& config, int64_t batch_size,
                                         int64_t seq_len, double dropout, int64_t corpus_bytes,
                                         int64_t eval_batches = 100);
-// Decoding batch_size sequences with a KV cache of context_len tokens each.
+// Decoding batch_size sequences with a KV cache of context_len tokens each;
+// weights_loaded: the weights are in memory already (not counted).
 MemoryEstimate estimate_sampling_memory(const ModelConfig& config, int64_t batch_size,
-                                        int64_t context_len);
+                                        int64_t context_len, bool weights_loaded = false);
+// The most memory loading a checkpoint for sampling takes at once, in bytes:
+// 40·P from a training checkpoint, 8·P from a converted decoder checkpoint.
+double sampling_load_bytes(const ModelConfig& config, bool training_checkpoint);
 
 // What this process may still allocate: the smallest of MemAvailable
 // (/proc/meminfo), the cgroup's memory.max less its memory.current, and

@@ -221,10 +221,15 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
     for (const char* a : {"mha", "gqa", "mqa", "mla"})
       variants.push_back({std::string(a) + "+moe", a, true});
 
+  // The corpus first, as every run will read it (the preset's whole context):
+  // one that they would all refuse is refused here, naming the file, before
+  // anything is created.
+  const int64_t vocab = TextDataset::from_file(o.data_path, preset_config(o.preset, 1).max_seq_len)
+                            .tokenizer()
+                            .vocab_size();
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   ATTN_CHECK(!ec, "cannot create the survey directory {}: {}", o.out_dir, ec.message());
-  const int64_t vocab = corpus_vocab_size(o.data_path);
   const int64_t total_runs = static_cast<int64_t>(variants.size()) * o.seeds;
   ProgressDisplay progress(total_runs * steps, o.interactive, 1);
   const auto start = std::chrono::steady_clock::now();

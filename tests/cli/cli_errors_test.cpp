@@ -15,13 +15,15 @@
 //   - no file in the scratch directory is created, removed or changed: the
 //     command runs there, its inputs and its would-be outputs are there.
 //
-// The rows cover each subcommand (train, eval, info, inspect) with missing,
+// The rows cover every subcommand (train, eval, info, inspect, convert,
+// sample, survey and its worker survey-decode) with missing,
 // unknown, out-of-range and contradictory flags; missing, empty, truncated,
 // corrupt and wrong-kind files (a decoder checkpoint, a checkpoint without a
 // tokenizer, a batch file or a text file where a checkpoint is needed, a
 // checkpoint where a batch is needed); corpora that are empty, not UTF-8,
-// too short or outside the tokenizer; and a config breaking each rule of
-// MODEL-SPEC.md.
+// too short or outside the tokenizer; files declaring sizes they do not have
+// (a billion layers, a context of 2^34 positions); and a config breaking each
+// rule of MODEL-SPEC.md.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -33,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "models/config.hpp"
 #include "models/safetensors.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
@@ -188,6 +191,22 @@ struct Fixture {
     write_safetensors((d / "plain.safetensors").string(), weights, {{"config", config}});
     write_safetensors((d / "decoder.safetensors").string(), weights,
                       {{"config", config}, {"format", "attnlab.decoder"}});
+
+    // Outside data that declares sizes it does not have: a billion layers in
+    // a file of one tensor (training and decoder form), and a real model whose
+    // config claims a context of 2^34 positions (a KV cache of terabytes).
+    const std::string tokenizer = file.metadata.at("tokenizer");
+    const std::string billion =
+        R"({"vocab_size": 1, "d_model": 1, "n_layers": 1000000000, "n_heads": 1})";
+    write_safetensors((d / "layers.safetensors").string(),
+                      {{"tok_emb.weight", Tensor::zeros({1, 1})}}, {{"config", billion}});
+    write_safetensors(
+        (d / "dec_layers.safetensors").string(), {{"tok_emb.weight", Tensor::zeros({1, 1})}},
+        {{"config", billion}, {"format", "attnlab.decoder"}, {"tokenizer", tokenizer}});
+    ModelConfig long_context = config_from_json(config);
+    long_context.max_seq_len = int64_t{1} << 34;
+    write_safetensors((d / "longctx.safetensors").string(), weights,
+                      {{"config", config_to_json(long_context)}, {"tokenizer", tokenizer}});
 
     // Run directories: empty, with a truncated checkpoint, with a checkpoint
     // that holds no training state, with a decoder checkpoint.
@@ -399,6 +418,83 @@ std::vector<Row> rows() {
       {cat(inspect, {"--batch", "batch.safetensors", "--out", "run"}), 1, "cannot write 'run'"},
       {cat(inspect, {"--batch", "batch.safetensors", "--out", "nodir/o.safetensors"}), 1,
        "cannot write 'nodir/o.safetensors'"},
+
+      // --- convert
+      {{"convert"}, 2, "--checkpoint is required"},
+      {cat({"convert"}, ck), 2, "--out is required"},
+      {cat(cat({"convert"}, ck), {"--out", "o.safetensors", "--bogus"}), 2, "--bogus"},
+      {{"convert", "--checkpoint", "missing.safetensors", "--out", "o.safetensors"},
+       2,
+       "File does not exist"},
+      {{"convert", "--checkpoint", "corpus.txt", "--out", "o.safetensors"},
+       1,
+       "not a safetensors file?"},
+      {{"convert", "--checkpoint", "empty.safetensors", "--out", "o.safetensors"}, 1, "too short"},
+      {{"convert", "--checkpoint", "trunc.safetensors", "--out", "o.safetensors"},
+       1,
+       "trunc.safetensors: "},
+      {{"convert", "--checkpoint", "corrupt.safetensors", "--out", "o.safetensors"},
+       1,
+       "corrupt.safetensors: the header"},
+      {{"convert", "--checkpoint", "batch.safetensors", "--out", "o.safetensors"},
+       1,
+       "no model config"},
+      {{"convert", "--checkpoint", "decoder.safetensors", "--out", "o.safetensors"}, 1, "decoder"},
+      {{"convert", "--checkpoint", "layers.safetensors", "--out", "o.safetensors"},
+       1,
+       "its config declares 30000000003 parameters"},
+      {cat(cat({"convert"}, ck), {"--out", "run/last.safetensors"}), 1,
+       "is the training checkpoint itself"},
+      {cat(cat({"convert"}, ck), {"--out", "nodir/o.safetensors"}), 1,
+       "cannot write 'nodir/o.safetensors'"},
+      {cat(cat({"convert"}, ck), {"--out", "run"}), 1, "cannot write 'run'"},
+
+      // --- sample
+      {{"sample"}, 2, "--checkpoint is required"},
+      {cat(cat({"sample"}, ck), {"--bogus"}), 2, "--bogus"},
+      {cat(cat({"sample"}, ck), {"--tokens", "-1"}), 2, "--tokens"},
+      {cat(cat({"sample"}, ck), {"--temperature", "-1"}), 2, "--temperature: must be ≥ 0"},
+      {cat(cat({"sample"}, ck), {"--top-k", "-2"}), 2, "--top-k: must be ≥ 0"},
+      {cat(cat({"sample"}, ck), {"--top-p", "1.5"}), 2, "--top-p"},
+      {cat(cat({"sample"}, ck), {"--threads", "-1"}), 2, "--threads"},
+      {{"sample", "--checkpoint", "missing.safetensors"}, 2, "File does not exist"},
+      {{"sample", "--checkpoint", "corpus.txt"}, 1, "not a safetensors file?"},
+      {{"sample", "--checkpoint", "empty.safetensors"}, 1, "too short"},
+      {{"sample", "--checkpoint", "trunc.safetensors"}, 1, "trunc.safetensors: "},
+      {{"sample", "--checkpoint", "batch.safetensors"}, 1, "no model config"},
+      {{"sample", "--checkpoint", "plain.safetensors"}, 1, "has no tokenizer"},
+      {{"sample", "--checkpoint", "decoder.safetensors"}, 1, "decoder.safetensors: "},
+      {{"sample", "--checkpoint", "layers.safetensors"}, 1, "its config declares"},
+      {{"sample", "--checkpoint", "dec_layers.safetensors"},
+       1,
+       "its config declares 1000000000 layers, more tensors than the file's 1"},
+      {{"sample", "--checkpoint", "longctx.safetensors"}, 1, "sampling needs about"},
+      {cat(cat({"sample"}, ck), {"--prompt", "日本"}), 1, "--prompt: cannot encode character"},
+      {cat(cat({"sample"}, ck), {"--tokens", "100"}), 1, "--slide"},
+
+      // --- survey (and its worker, survey-decode)
+      {{"survey", "--bogus"}, 2, "--bogus"},
+      {{"survey", "--preset", "huge"}, 2, "--preset"},
+      {{"survey", "--steps", "0"}, 2, "--steps"},
+      {{"survey", "--seeds", "0"}, 2, "--seeds"},
+      {{"survey", "--experts", "0"}, 2, "--experts"},
+      {{"survey", "--top-k", "2"}, 1, "--top-k goes with --experts"},
+      {{"survey", "--data", "missing.txt"}, 2, "File does not exist"},
+      {{"survey", "--data", "empty.txt", "--out", "sv"}, 1, "corpus 'empty.txt' is empty"},
+      {{"survey", "--data", "bad_utf8.txt", "--out", "sv"},
+       1,
+       "bad_utf8.txt: corpus has invalid UTF-8"},
+      {{"survey", "--data", "short.txt", "--out", "sv"}, 1, "corpus 'short.txt' is too short"},
+      {{"survey", "--data", "corpus.txt", "--out", "afile"},
+       1,
+       "cannot create the survey directory afile"},
+      {{"survey-decode"}, 2, "--checkpoint is required"},
+      {cat({"survey-decode"}, ck), 2, "--result is required"},
+      {{"survey-decode", "--checkpoint", "trunc.safetensors", "--result", "r.json"},
+       1,
+       "trunc.safetensors: "},
+      {cat(cat({"survey-decode"}, ck), {"--result", "r.json", "--tokens", "-5"}), 1,
+       "must be ≥ 0, got -5"},
   };
   // A config that breaks each rule, to info and to train (which must not
   // create its run directory).
@@ -441,7 +537,10 @@ TEST_CASE("every bad command line ends in one clear message, a non-zero exit and
     CHECK(r.exit_code < 128);  // not a signal: no crash, no core dump
     CHECK(r.out.empty());
     const std::vector<std::string> lines = lines_of(r.err);
-    REQUIRE(!lines.empty());
+    if (lines.empty()) {
+      FAIL_CHECK("nothing on stderr");
+      continue;
+    }
     CHECK(lines[0].rfind("attnlab: error: ", 0) == 0);
     CHECK(lines[0].find(row.message) != std::string::npos);
     if (row.exit_code == 2) {

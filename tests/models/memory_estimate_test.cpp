@@ -62,7 +62,13 @@ TEST_CASE("the sampling estimate counts the KV cache of every sequence") {
   const MemoryEstimate four = estimate_sampling_memory(c, 4, 64);
   CHECK(one.cache_bytes == 4.0 * 64 * static_cast<double>(c.kv_cache_floats_per_token()));
   CHECK(four.cache_bytes == 4 * one.cache_bytes);
-  CHECK(one.weights_bytes == 8.0 * static_cast<double>(c.parameter_count()));
+  CHECK(one.weights_bytes == 4.0 * static_cast<double>(c.parameter_count()));
+  CHECK(estimate_sampling_memory(c, 1, 64, /*weights_loaded=*/true).weights_bytes == 0);
+  // A long context costs cache, not prefill activations (chunks of 4096 rows).
+  const MemoryEstimate longer = estimate_sampling_memory(c, 1, 64 * 1024);
+  CHECK(longer.cache_bytes == 1024 * one.cache_bytes);
+  CHECK(longer.activations_bytes == estimate_sampling_memory(c, 1, 4096).activations_bytes);
+  CHECK(sampling_load_bytes(c, true) == 40.0 * static_cast<double>(c.parameter_count()));
 }
 
 TEST_CASE("absurd configs give finite estimates, not overflows") {
