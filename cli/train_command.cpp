@@ -3,10 +3,11 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
-#include <regex>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
@@ -76,18 +77,33 @@ void check_resume_memory(const std::string& run_dir) {
 // never taken for a checkpoint (its name does not end in .safetensors); a new
 // run in the directory, or a resumed one, removes those whose writer is no
 // longer running, so they do not pile up.
+// The writer's pid when `file` is a temporary `<name>.tmp.<pid>.<n>` of one of
+// a run's files (last.safetensors, best.safetensors, metrics.csv).
+std::optional<long> temporary_writer(const std::string& file) {
+  auto digits = [](const std::string& s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  for (const char* name : {"last.safetensors", "best.safetensors", "metrics.csv"}) {
+    const std::string prefix = std::string(name) + ".tmp.";
+    if (file.rfind(prefix, 0) != 0) continue;
+    const std::string rest = file.substr(prefix.size());  // "<pid>.<n>"
+    const size_t dot = rest.find('.');
+    if (dot == std::string::npos || !digits(rest.substr(0, dot)) || !digits(rest.substr(dot + 1)))
+      return std::nullopt;
+    return std::strtol(rest.substr(0, dot).c_str(), nullptr, 10);
+  }
+  return std::nullopt;
+}
+
 void remove_stale_temporaries(const std::string& run_dir) {
-  static const std::regex temporary(
-      R"((last\.safetensors|best\.safetensors|metrics\.csv)\.tmp\.(\d+)\.\d+)");
   std::error_code ec;
   try {  // best effort: a directory that cannot be listed is left as it is
     for (const auto& entry : std::filesystem::directory_iterator(run_dir, ec)) {
-      std::smatch m;
-      const std::string name = entry.path().filename().string();
-      if (!std::regex_match(name, m, temporary)) continue;
-      const long pid = std::strtol(m[2].str().c_str(), nullptr, 10);
+      const std::optional<long> pid = temporary_writer(entry.path().filename().string());
+      if (!pid) continue;
       const bool writer_gone =
-          pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+          *pid <= 0 || (::kill(static_cast<pid_t>(*pid), 0) != 0 && errno == ESRCH);
       if (writer_gone) std::filesystem::remove(entry.path(), ec);
     }
   } catch (const std::filesystem::filesystem_error&) {
