@@ -16,6 +16,26 @@ Variable::Variable(Tensor value, bool requires_grad) : impl_(std::make_shared<Va
   impl_->requires_grad = requires_grad;
 }
 
+Node::~Node() {
+  // The lambda first: it may hold copies of the inputs, which must not be the
+  // last references when the inputs below are let go.
+  backward = nullptr;
+  std::vector<Variable> pending = std::move(inputs);
+  while (!pending.empty()) {
+    Variable v = std::move(pending.back());
+    pending.pop_back();
+    // When v is the last owner of a value whose node it alone owns, that node
+    // dies with v: take its inputs first, so that its destructor has nothing
+    // left to free recursively.
+    if (v.use_count() == 1 && v.grad_fn() && v.grad_fn().use_count() == 1) {
+      Node& dying = *v.grad_fn();
+      dying.backward = nullptr;
+      for (Variable& in : dying.inputs) pending.push_back(std::move(in));
+      dying.inputs.clear();
+    }
+  }  // v goes here, with a node that owns nothing
+}
+
 bool grad_mode_enabled() {
   return g_grad_mode;
 }

@@ -51,6 +51,8 @@ class Variable {
   bool is_leaf() const { return impl_->grad_fn == nullptr; }
   const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
   VariableImpl* impl() const { return impl_.get(); }
+  // How many Variables share this one's value, grad and node (0 when undefined).
+  long use_count() const { return impl_.use_count(); }
 
   const Shape& shape() const { return impl_->value.shape(); }
   DType dtype() const { return impl_->value.dtype(); }
@@ -81,6 +83,14 @@ struct Node {
   // Given dL/d(output), adds dL/d(input) into each input via accumulate_grad.
   std::function<void(const Tensor& grad_output)> backward;
   bool consumed = false;  // set once backward has run (the graph is single-use)
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Frees a chain of nodes iteratively: a Variable owns its Node, which owns
+  // its inputs, which own theirs, so the default destructor would recurse once
+  // per op and overflow the stack on a deep graph (100,000 ops under ASan).
+  ~Node();
 };
 
 // --- for op implementations ---
