@@ -10,6 +10,11 @@
 // (temporary file, fsync, rename), so a run killed at any moment leaves the
 // last complete checkpoint behind, and `resume` continues exactly from it:
 // a run of 2N steps and a run of N steps resumed to 2N end with the same bits.
+// The order is best, metrics.csv, last: a kill between two of them leaves
+// files that are ahead of last (a resume ignores their extra rows), never
+// behind it. A kill in the middle of a write leaves only its temporary,
+// `<name>.tmp.<pid>.<n>`, which `attnlab train` removes when it next starts
+// in the directory (tests/cli/kill_test.cpp kills a run 50 times to check).
 #pragma once
 
 #include <functional>
