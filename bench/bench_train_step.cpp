@@ -142,7 +142,7 @@ TokenBatch read_tokens(const std::string& path) {
 
 int main(int argc, char** argv) {
   using namespace attnlab;
-  prefer_passive_openmp(argv);
+  bound_openmp_spinning(argv);
   std::string checkpoint, batch_path;
   int64_t steps = 30, warmup = 5, threads = 0, decode = 64, pool_limit_mb = 0;
   bool fma = false;

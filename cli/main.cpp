@@ -14,7 +14,7 @@
 #include "tensor/threads.hpp"
 
 int main(int argc, char** argv) {
-  attnlab::prefer_passive_openmp(argv);  // see tensor/threads.hpp: why not spin
+  attnlab::bound_openmp_spinning(argv);  // see tensor/threads.hpp: how idle threads wait
   CLI::App app{"attnlab: train, inspect, convert and sample tiny transformers on a CPU", "attnlab"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "attnlab 0.1.0");

@@ -12,7 +12,7 @@
 using namespace attnlab;
 
 int main(int, char** argv) {
-  prefer_passive_openmp(argv);  // idle threads sleep instead of spinning: tensor/threads.hpp
+  bound_openmp_spinning(argv);  // idle threads spin briefly, then sleep: tensor/threads.hpp
   // 1. A computation: L = sum(tanh(x · W) ⊙ x · W)  — an op used twice.
   Rng rng(0);
   Variable x(Tensor::normal({2, 3}, rng, 0, 1, DType::F64), /*requires_grad=*/true);

@@ -79,7 +79,7 @@ void train_tiny_checkpoint(const std::string& path) {
 }
 
 int main(int argc, char** argv) {
-  prefer_passive_openmp(argv);  // idle threads sleep instead of spinning: tensor/threads.hpp
+  bound_openmp_spinning(argv);  // idle threads spin briefly, then sleep: tensor/threads.hpp
   set_num_threads(1);           // batch-1 decoding is fastest on one thread
   const fs::path dir = fs::temp_directory_path() / fmt::format("attnlab-generate-{}", getpid());
   fs::create_directories(dir);

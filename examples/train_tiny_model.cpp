@@ -20,7 +20,7 @@
 using namespace attnlab;
 
 int main(int, char** argv) {
-  prefer_passive_openmp(argv);  // idle threads sleep instead of spinning: tensor/threads.hpp
+  bound_openmp_spinning(argv);  // idle threads spin briefly, then sleep: tensor/threads.hpp
   // 1. Data: characters → ids, 90% train / 10% validation, windows of T+1.
   const int64_t T = 32, B = 8;
   const TextDataset data =

@@ -1,8 +1,11 @@
-// Matmul through OpenBLAS. Our job here is only to describe each operand to
+// Matmul through OpenBLAS. Our job here is to describe each operand to
 // cblas_?gemm without copying: a row-major matrix view is either "plain"
 // (unit stride along its rows) or "transposed" (unit stride down its
-// columns), and BLAS takes either with a leading dimension.
+// columns), and BLAS takes either with a leading dimension. And to share a
+// large gemm among our threads: OpenBLAS itself runs single-threaded (see
+// tensor/threads.hpp for why one pool owns the cores).
 #include <cblas.h>
+#include <omp.h>
 
 #include "tensor/ops.hpp"
 
@@ -56,12 +59,50 @@ bool batch_is_flat(const Tensor& t, const MatrixArg& arg) {
 }
 
 template <typename T>
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha,
-          const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha,
+               const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   if constexpr (std::is_same_v<T, float>)
     cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// Below this many multiply-adds a gemm runs on the calling thread: waking a
+// second thread costs a few microseconds, about what 2^18 FMAs take.
+constexpr int64_t kParallelGemmWork = int64_t(1) << 18;
+// Blocks are cut at multiples of this many rows or columns, so that every
+// thread but the last gets whole tiles of the BLAS micro-kernel.
+constexpr int64_t kGemmTile = 16;
+
+// C[m, n] = alpha · op(A) · op(B) + beta · C, shared among our threads: C is
+// cut along its longer side into one block per thread (rows of C are rows of
+// op(A); columns of C are columns of op(B)), and each block is an independent
+// single-threaded gemm. Every element of C is still one dot product summed in
+// BLAS's order, so the bits do not depend on the number of threads.
+template <typename T>
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha,
+          const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const bool split_rows = m >= n;
+  const int64_t side = split_rows ? m : n;
+  const int64_t tiles = (side + kGemmTile - 1) / kGemmTile;
+  const int64_t parts = std::min<int64_t>(threads, tiles);
+  if (parts <= 1 || m * n * k < kParallelGemmWork) {
+    blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t lo = std::min(side, tiles * p / parts * kGemmTile);
+    const int64_t hi = std::min(side, tiles * (p + 1) / parts * kGemmTile);
+    if (split_rows) {  // rows lo..hi of op(A) and of C
+      const T* ap = a + (ta == CblasNoTrans ? lo * lda : lo);
+      blas_gemm<T>(ta, tb, hi - lo, n, k, alpha, ap, lda, b, ldb, beta, c + lo * ldc, ldc);
+    } else {  // columns lo..hi of op(B) and of C
+      const T* bp = b + (tb == CblasNoTrans ? lo : lo * ldb);
+      blas_gemm<T>(ta, tb, m, hi - lo, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc);
+    }
+  }
 }
 
 Shape batch_shape(const Tensor& t) {

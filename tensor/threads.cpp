@@ -2,7 +2,10 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 namespace attnlab {
@@ -10,26 +13,21 @@ namespace attnlab {
 void set_num_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);  // matmul threads over our pool instead: threads.hpp
 }
 
 int num_threads() {
   return omp_get_max_threads();
 }
 
-}  // namespace attnlab
-
-#include <unistd.h>
-
-#include <cstdlib>
-
-namespace attnlab {
-
-void prefer_passive_openmp(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
+void bound_openmp_spinning(char** argv) {
+  // OpenBLAS sized its pool from the environment when it loaded; from here on
+  // every gemm runs on the thread that calls it.
+  openblas_set_num_threads(1);
+  if (std::getenv("GOMP_SPINCOUNT") != nullptr || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  setenv("GOMP_SPINCOUNT", kSpinCount, 1);
   execv("/proc/self/exe", argv);
-  // Only reached when exec failed: carry on with the default policy.
+  // Only reached when exec failed: carry on with libgomp's default policy.
 }
 
 }  // namespace attnlab

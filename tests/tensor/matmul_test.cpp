@@ -1,6 +1,7 @@
 // Matmul against a plain triple loop, including transposed views (which go
 // to BLAS as CblasTrans, with no copy) and batches.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include "tensor/ops.hpp"
 
@@ -58,6 +59,41 @@ TEST_CASE("batched matmul, shared weight, strided operands") {
   // A non-BLAS-able view (permuted batch) still gives the right answer.
   Tensor xp = Tensor::normal({4, 2, 6}, rng).permute({1, 0, 2});
   check_close(matmul(xp, y).to_vector(), naive(xp, y, 2), 1e-5);
+}
+
+// A gemm above kParallelGemmWork is cut into one block of C per thread: rows
+// when C is tall, columns when it is wide. Every block must land in the right
+// place for each transpose combination and leading dimension, and the bits
+// must not depend on the number of threads.
+TEST_CASE("large matmuls shared among threads: tall and wide, every layout") {
+  const int before = omp_get_max_threads();
+  Rng rng(11);
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{100, 40}, {40, 100}}) {
+    const int64_t k = 70;
+    CAPTURE(m);
+    // Plain operands narrowed from wider ones (ld > width), and transposed views.
+    Tensor a = Tensor::normal({m, k + 3}, rng).narrow(1, 1, k);
+    Tensor b = Tensor::normal({k, n + 5}, rng).narrow(1, 2, n);
+    Tensor at = Tensor::normal({k, m}, rng).transpose(0, 1);
+    Tensor bt = Tensor::normal({n, k}, rng).transpose(0, 1);
+    for (const Tensor* x : {&a, &at})
+      for (const Tensor* y : {&b, &bt}) {
+        omp_set_num_threads(1);
+        const std::vector<double> one = matmul(*x, *y).to_vector();
+        check_close(one, naive(*x, *y, 1), 1e-4);
+        for (int threads : {2, 3}) {
+          omp_set_num_threads(threads);
+          CHECK(matmul(*x, *y).to_vector() == one);
+        }
+        // beta = 1 adds onto what is there, block by block.
+        Tensor acc = Tensor::full({m, n}, 1.0);
+        matmul_into(acc, *x, *y, 1.0, 1.0);
+        std::vector<double> want = one;
+        for (double& v : want) v += 1.0;
+        check_close(acc.to_vector(), want, 1e-5);
+      }
+  }
+  omp_set_num_threads(before);
 }
 
 TEST_CASE("matmul_into accumulates with beta") {
