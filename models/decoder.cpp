@@ -5,8 +5,6 @@
 // buffers are allocated in the constructor; prefill and step only index them.
 #include "models/decoder.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,6 +12,7 @@
 #include <numeric>
 
 #include "tensor/attention.hpp"
+#include "tensor/blas.hpp"
 #include "tensor/rms_norm.hpp"
 #include "tensor/rope.hpp"
 
@@ -21,51 +20,28 @@ namespace attnlab {
 namespace {
 
 // ------------------------------------------------------------------- BLAS
+// Every product goes through tensor/blas.hpp, which shares the large ones
+// (the weight matrices) among our threads and sends a single row to ?gemv.
+
 // c [m, n] = alpha · a [m, k] · b [n, k]ᵀ + beta · c
 template <typename T>
 void gemm_nt(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
              int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                ldc);
-  else
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                ldc);
+  blas::gemm<T>(false, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // c [m, n] = alpha · a [m, k] · b [k, n] + beta · c
 template <typename T>
 void gemm_nn(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
              int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                ldc);
-  else
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                ldc);
-}
-
-// y [m] = alpha · op(a) · x + beta · y, a [rows, cols] row-major; op(a) is a
-// (m = rows) or aᵀ (m = cols).
-template <typename T>
-void gemv(bool transpose, int64_t rows, int64_t cols, T alpha, const T* a, int64_t lda, const T* x,
-          T beta, T* y) {
-  const CBLAS_TRANSPOSE t = transpose ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemv(CblasRowMajor, t, rows, cols, alpha, a, lda, x, 1, beta, y, 1);
-  else
-    cblas_dgemv(CblasRowMajor, t, rows, cols, alpha, a, lda, x, 1, beta, y, 1);
+  blas::gemm<T>(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // out [rows, n] (row stride ldo) = x [rows, k] (row stride ldx) · w [n, k]ᵀ
-// (+ out when beta = 1): a Linear layer, through gemv for a single row.
+// (+ out when beta = 1): a Linear layer.
 template <typename T>
 void linear(T* out, int64_t ldo, const T* x, int64_t ldx, const Tensor& w, int64_t rows, T beta) {
-  const int64_t n = w.size(0), k = w.size(1);
-  if (rows == 1)
-    gemv<T>(false, n, k, T(1), w.data<T>(), k, x, beta, out);
-  else
-    gemm_nt<T>(rows, n, k, T(1), x, ldx, w.data<T>(), k, beta, out, ldo);
+  gemm_nt<T>(rows, w.size(0), w.size(1), T(1), x, ldx, w.data<T>(), w.size(1), beta, out, ldo);
 }
 
 template <typename T>
@@ -415,10 +391,7 @@ void Decoder::Impl::attend_one(int64_t b, const T* keys, int64_t k_batch, int64_
     const T* vg = values + b * v_batch + g * v_head;            // [Tk, v_dim], rows v_token apart
     T* og = att.data<T>() + b * H * v_dim + g * G * v_dim;      // [G, v_dim]
     // s [G, Tk] = scale · q·kᵀ
-    if (G == 1)
-      gemv<T>(false, Tk, q_dim, static_cast<T>(scale), kg, k_token, qg, T(0), s);
-    else
-      gemm_nt<T>(G, Tk, q_dim, static_cast<T>(scale), qg, q_dim, kg, k_token, T(0), s, Tk);
+    gemm_nt<T>(G, Tk, q_dim, static_cast<T>(scale), qg, q_dim, kg, k_token, T(0), s, Tk);
     T* inv = row_scale.data<T>();
     for (int64_t r = 0; r < G; ++r) {
       T* row = s + r * Tk;
@@ -431,10 +404,7 @@ void Decoder::Impl::attend_one(int64_t b, const T* keys, int64_t k_batch, int64_
       inv[r] = T(1) / sum;
     }
     // o [G, v_dim] = p · v, then divided by each row's sum (as the training kernel does)
-    if (G == 1)
-      gemv<T>(true, Tk, v_dim, T(1), vg, v_token, s, T(0), og);
-    else
-      gemm_nn<T>(G, v_dim, Tk, T(1), s, Tk, vg, v_token, T(0), og, v_dim);
+    gemm_nn<T>(G, v_dim, Tk, T(1), s, Tk, vg, v_token, T(0), og, v_dim);
     for (int64_t r = 0; r < G; ++r)
       for (int64_t c = 0; c < v_dim; ++c) og[r * v_dim + c] *= inv[r];
   }

@@ -1,11 +1,8 @@
-// Matmul through OpenBLAS. Our job here is to describe each operand to
-// cblas_?gemm without copying: a row-major matrix view is either "plain"
-// (unit stride along its rows) or "transposed" (unit stride down its
-// columns), and BLAS takes either with a leading dimension. And to share a
-// large gemm among our threads: OpenBLAS itself runs single-threaded (see
-// tensor/threads.hpp for why one pool owns the cores).
-#include <cblas.h>
-#include <omp.h>
+// Matmul of tensor views through BLAS (tensor/blas.hpp). Our job here is to
+// describe each operand without copying: a row-major matrix view is either
+// "plain" (unit stride along its rows) or "transposed" (unit stride down its
+// columns), and BLAS takes either with a leading dimension.
+#include "tensor/blas.hpp"
 
 #include "tensor/ops.hpp"
 
@@ -14,7 +11,7 @@ namespace {
 
 // How one [rows, cols] matrix of a (batched) view is handed to BLAS.
 struct MatrixArg {
-  CBLAS_TRANSPOSE trans;
+  bool trans;
   int64_t ld;  // leading dimension, in elements
 };
 
@@ -25,11 +22,11 @@ bool describe(const Tensor& t, MatrixArg* arg) {
   const int64_t rows = t.shape()[nd - 2], cols = t.shape()[nd - 1];
   const int64_t rs = t.strides()[nd - 2], cs = t.strides()[nd - 1];
   if ((cs == 1 || cols == 1) && rs >= std::max<int64_t>(cols, 1)) {
-    *arg = {CblasNoTrans, rs};
+    *arg = {false, rs};
     return true;
   }
   if ((rs == 1 || rows == 1) && cs >= std::max<int64_t>(rows, 1)) {
-    *arg = {CblasTrans, cs};
+    *arg = {true, cs};
     return true;
   }
   return false;
@@ -49,60 +46,13 @@ int64_t batch_offset(const Tensor& t, int64_t b) {
 // True when the batch axes of a plain (NoTrans) view step by exactly one
 // matrix, so the whole batch is one tall [batch*M, K] matrix.
 bool batch_is_flat(const Tensor& t, const MatrixArg& arg) {
-  if (arg.trans != CblasNoTrans) return false;
+  if (arg.trans) return false;
   int64_t expected = t.shape()[t.dim() - 2] * arg.ld;
   for (int64_t ax = t.dim() - 3; ax >= 0; --ax) {
     if (t.shape()[ax] != 1 && t.strides()[ax] != expected) return false;
     expected *= t.shape()[ax];
   }
   return true;
-}
-
-template <typename T>
-void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha,
-               const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-// Below this many multiply-adds a gemm runs on the calling thread: waking a
-// second thread costs a few microseconds, about what 2^18 FMAs take.
-constexpr int64_t kParallelGemmWork = int64_t(1) << 18;
-// Blocks are cut at multiples of this many rows or columns, so that every
-// thread but the last gets whole tiles of the BLAS micro-kernel.
-constexpr int64_t kGemmTile = 16;
-
-// C[m, n] = alpha · op(A) · op(B) + beta · C, shared among our threads: C is
-// cut along its longer side into one block per thread (rows of C are rows of
-// op(A); columns of C are columns of op(B)), and each block is an independent
-// single-threaded gemm. Every element of C is still one dot product summed in
-// BLAS's order, so the bits do not depend on the number of threads.
-template <typename T>
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha,
-          const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const bool split_rows = m >= n;
-  const int64_t side = split_rows ? m : n;
-  const int64_t tiles = (side + kGemmTile - 1) / kGemmTile;
-  const int64_t parts = std::min<int64_t>(threads, tiles);
-  if (parts <= 1 || m * n * k < kParallelGemmWork) {
-    blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-#pragma omp parallel for num_threads(parts) schedule(static)
-  for (int64_t p = 0; p < parts; ++p) {
-    const int64_t lo = std::min(side, tiles * p / parts * kGemmTile);
-    const int64_t hi = std::min(side, tiles * (p + 1) / parts * kGemmTile);
-    if (split_rows) {  // rows lo..hi of op(A) and of C
-      const T* ap = a + (ta == CblasNoTrans ? lo * lda : lo);
-      blas_gemm<T>(ta, tb, hi - lo, n, k, alpha, ap, lda, b, ldb, beta, c + lo * ldc, ldc);
-    } else {  // columns lo..hi of op(B) and of C
-      const T* bp = b + (tb == CblasNoTrans ? lo : lo * ldb);
-      blas_gemm<T>(ta, tb, m, hi - lo, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc);
-    }
-  }
 }
 
 Shape batch_shape(const Tensor& t) {
@@ -152,14 +102,15 @@ void matmul_into(Tensor& out, const Tensor& a_in, const Tensor& b_in, double alp
     const bool b_shared = b.dim() == 2;
     if (b_shared && (a.dim() == 2 || batch_is_flat(a, da))) {
       // One tall gemm: [batch*M, K] · [K, N].
-      gemm<T>(da.trans, db.trans, batch * m, n, k, T(alpha), pa, da.ld, pb, db.ld, T(beta), pc, n);
+      blas::gemm<T>(da.trans, db.trans, batch * m, n, k, T(alpha), pa, da.ld, pb, db.ld, T(beta),
+                    pc, n);
       return;
     }
     for (int64_t i = 0; i < batch; ++i) {
       const T* ai = pa + (a.dim() > 2 ? batch_offset(a, i) : 0);
       const T* bi = pb + (b.dim() > 2 ? batch_offset(b, i) : 0);
-      gemm<T>(da.trans, db.trans, m, n, k, T(alpha), ai, da.ld, bi, db.ld, T(beta), pc + i * m * n,
-              n);
+      blas::gemm<T>(da.trans, db.trans, m, n, k, T(alpha), ai, da.ld, bi, db.ld, T(beta),
+                    pc + i * m * n, n);
     }
   });
 }
