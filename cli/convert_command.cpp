@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "models/decoder.hpp"
 #include "models/decoder_checkpoint.hpp"
 
@@ -54,7 +55,8 @@ void add_convert_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", opts->out, "Decoder checkpoint to write (.safetensors)")->required();
-  cmd->add_option("--seed", opts->seed, "Seed of the random prompt of the check (default 0)");
+  cmd->add_option("--seed", opts->seed, "Seed of the random prompt of the check (default 0)")
+      ->check(kSeed);
   cmd->add_flag("--quiet", opts->quiet, "Print nothing but errors");
   cmd->callback([opts] { run_convert(*opts); });
 }

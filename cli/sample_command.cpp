@@ -112,7 +112,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--top-p", o->sampling.top_p,
                   "Sample among the most likely tokens that make up this probability (default 1)")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", o->seed, "Random seed (default 0): same seed, same text");
+  cmd->add_option("--seed", o->seed, "Random seed (default 0): same seed, same text")->check(kSeed);
   cmd->add_flag("--greedy", o->sampling.greedy, "Always take the most likely token");
   cmd->add_flag("--slide", o->slide,
                 "Past max_seq_len, keep the last max_seq_len/2 tokens and go on (default: refuse)");

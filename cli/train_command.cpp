@@ -193,7 +193,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--dropout", s.dropout,
                   "Dropout on attention probabilities and residual branches (default 0)")
       ->check(CLI::Range(0.0, 0.99));
-  cmd->add_option("--seed", s.seed, "Seed of the init and of the batch order (default 1337)");
+  cmd->add_option("--seed", s.seed, "Seed of the init and of the batch order (default 1337)")
+      ->check(kSeed);
   cmd->add_option("--threads", s.threads, "Threads (default 0: all cores)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   cmd->add_option("--out", o->out, "Run directory: checkpoints and metrics.csv");

@@ -1,9 +1,12 @@
 // Validators for number flags whose messages read well ("--lr: must be a
 // positive number, got -1"): CLI11's own PositiveNumber and NonNegativeNumber
 // print their upper bound, the largest double, with all of its 309 digits.
+// kSeed: CLI11 (2.1) reads "-1" into a uint64_t as 2^64 - 1 without a word,
+// so an unsigned flag takes digits only.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -35,5 +38,16 @@ inline const CLI::Validator kNonNegativeNumber(
           text, [](double v) { return v >= 0; }, "≥ 0");
     },
     "NONNEGATIVE");
+
+inline const CLI::Validator kSeed(
+    [](std::string& text) {
+      errno = 0;
+      const bool digits =
+          !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+      if (digits) std::strtoull(text.c_str(), nullptr, 10);
+      return digits && errno != ERANGE ? std::string()
+                                       : "must be a whole number in [0, 2^64 - 1], got " + text;
+    },
+    "SEED");
 
 }  // namespace attnlab::cli
