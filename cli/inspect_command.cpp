@@ -5,6 +5,8 @@
 // inputs one token at a time, so the cached path can be checked the same way.
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "autograd/ops.hpp"
 #include "cli/commands.hpp"
 #include "models/batch_file.hpp"
@@ -102,7 +104,16 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_flag("--decode", opts->decode,
                 "Compute the logits with the KV-cached decoder, one token at a time (writes "
                 "logits, loss, ce, aux; no gradients); either checkpoint form");
-  cmd->callback([opts] { opts->decode ? run_inspect_decode(*opts) : run_inspect(*opts); });
+  cmd->callback([opts] {
+    // --out names the one file written: never one of the inputs.
+    std::error_code ec;
+    for (const auto& [flag, input] :
+         {std::pair{"--checkpoint", &opts->checkpoint}, std::pair{"--batch", &opts->batch}})
+      ATTN_CHECK(!std::filesystem::equivalent(*input, opts->out, ec),
+                 "--out {} is the {} file itself; write the outputs to another file", opts->out,
+                 flag);
+    opts->decode ? run_inspect_decode(*opts) : run_inspect(*opts);
+  });
 }
 
 }  // namespace attnlab::cli
