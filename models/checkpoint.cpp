@@ -1,5 +1,7 @@
 #include "models/checkpoint.hpp"
 
+#include <fmt/format.h>
+
 #include <set>
 
 #include "models/safetensors.hpp"
@@ -9,6 +11,14 @@ namespace attnlab {
 std::string Checkpoint::meta(const std::string& key) const {
   auto it = metadata.find(key);
   return it == metadata.end() ? "" : it->second;
+}
+
+Tensor checkpoint_tensor(const SafetensorsEntry& entry, DType dtype, const std::string& path) {
+  try {
+    return to_tensor(entry, dtype);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", path, e.what()));
+  }
 }
 
 Checkpoint read_checkpoint(const std::string& path, DType dtype) {
@@ -49,7 +59,7 @@ Checkpoint read_checkpoint(const SafetensorsFile& file, DType dtype) {
     ATTN_CHECK(e != nullptr, "{}: missing tensor {} (shape {})", path, name, shape_str(shape));
     ATTN_CHECK(e->shape == shape, "{}: tensor {} has shape {}, the config needs {}", path, name,
                shape_str(e->shape), shape_str(shape));
-    ck.parameters.emplace_back(name, to_tensor(*e, dtype));
+    ck.parameters.emplace_back(name, checkpoint_tensor(*e, dtype, path));
     expected.insert(name);
   }
   for (const SafetensorsEntry& e : file.entries) {
@@ -62,7 +72,7 @@ Checkpoint read_checkpoint(const SafetensorsFile& file, DType dtype) {
     const auto& shape = file.at(param).shape;
     ATTN_CHECK(e.shape == shape, "{}: tensor {} has shape {}, its parameter has {}", path, e.name,
                shape_str(e.shape), shape_str(shape));
-    ck.optimizer.emplace_back(e.name, to_tensor(e, dtype));
+    ck.optimizer.emplace_back(e.name, checkpoint_tensor(e, dtype, path));
   }
   return ck;
 }

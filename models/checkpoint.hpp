@@ -50,6 +50,10 @@ Checkpoint read_checkpoint(const std::string& path, DType dtype = DType::F32);
 // The same from a file already read (file.what names it in messages).
 Checkpoint read_checkpoint(const SafetensorsFile& file, DType dtype = DType::F32);
 
+// A tensor of the checkpoint `path` as `dtype`; a dtype that does not convert
+// (I64, say) is refused with a message naming the file and the tensor.
+Tensor checkpoint_tensor(const SafetensorsEntry& entry, DType dtype, const std::string& path);
+
 // A model built from a checkpoint's config, holding its parameters.
 std::unique_ptr<LanguageModel> load_model(const Checkpoint& checkpoint, DType dtype = DType::F32);
 

@@ -155,7 +155,7 @@ DecoderWeights decoder_weights_from_file(const SafetensorsFile& file, DType dtyp
                shape_str(shape));
     ATTN_CHECK(e->shape == shape, "{}: tensor {} has shape {}, the config needs {}", path, name,
                shape_str(e->shape), shape_str(shape));
-    w.tensors.emplace_back(name, to_tensor(*e, dtype));
+    w.tensors.emplace_back(name, checkpoint_tensor(*e, dtype, path));
     expected.insert(name);
   }
   for (const SafetensorsEntry& e : file.entries)
