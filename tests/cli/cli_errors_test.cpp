@@ -22,8 +22,14 @@
 // tokenizer, a batch file or a text file where a checkpoint is needed, a
 // checkpoint where a batch is needed); corpora that are empty, not UTF-8,
 // too short or outside the tokenizer; files declaring sizes they do not have
-// (a billion layers, a context of 2^34 positions); and a config breaking each
-// rule of MODEL-SPEC.md.
+// (a billion layers, a context of 2^34 positions); runs that would not fit in
+// memory (train: the model, the batch, the context, a run to resume; sample:
+// the KV cache), refused with the estimate; an output that is an input; a
+// config breaking each rule of MODEL-SPEC.md, as a --config file (info,
+// train) and in a checkpoint's header (both checkpoint readers: info and
+// sample); and tensors breaking the spec's checkpoint rules (missing, unknown,
+// wrong shape, wrong dtype, an optimizer tensor of no parameter, lm_head in a
+// tied model).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -129,7 +135,52 @@ std::vector<BadConfig> bad_configs() {
       {"overflow.json",
        R"({"vocab_size": 65, "d_model": 4611686018427387904, "n_layers": 4, "n_heads": 1})",
        "too large"},
+      {"empty_config.json", "", "malformed JSON"},
+      {"missing_d_model.json", R"({"vocab_size": 65, "n_layers": 1, "n_heads": 2})",
+       "missing required key 'd_model'"},
+      {"missing_layers.json", R"({"vocab_size": 65, "d_model": 16, "n_heads": 2})",
+       "missing required key 'n_layers'"},
+      {"missing_heads.json", R"({"vocab_size": 65, "d_model": 16, "n_layers": 1})",
+       "missing required key 'n_heads'"},
+      {"zero_vocab.json", R"({"vocab_size": 0, "d_model": 16, "n_layers": 1, "n_heads": 2})",
+       "'vocab_size' must be positive"},
+      {"zero_d_model.json", R"({"vocab_size": 65, "d_model": 0, "n_layers": 1, "n_heads": 2})",
+       "'d_model' must be positive"},
+      {"huge_int.json",
+       R"({"vocab_size": 18446744073709551615, "d_model": 16, "n_layers": 1, "n_heads": 2})",
+       "'vocab_size' is too large"},
+      {"zero_head_dim.json", with(R"(, "head_dim": 0)"), "'head_dim' must be positive"},
+      {"null_head_dim.json", with(R"(, "head_dim": null)"),
+       "'head_dim' must be an integer, got null"},
+      {"float_ffn.json", with(R"(, "ffn_hidden": 1e3)"), "'ffn_hidden' must be an integer"},
+      {"attention_type.json", with(R"(, "attention": 1)"), "'attention' must be a string"},
+      {"gqa_zero_kv.json", with(R"(, "attention": "gqa", "n_kv_heads": 0)"),
+       "'n_kv_heads' must be positive"},
+      {"mla_no_kv_rank.json", with(R"(, "attention": "mla", "q_lora_rank": 8, "rope_head_dim": 2)"),
+       "'kv_lora_rank' is required for mla"},
+      {"mla_no_rope_dim.json", with(R"(, "attention": "mla", "q_lora_rank": 8, "kv_lora_rank": 4)"),
+       "'rope_head_dim' is required for mla"},
+      {"mla_zero_rank.json",
+       with(R"(, "attention": "mla", "q_lora_rank": 0, "kv_lora_rank": 4, "rope_head_dim": 2)"),
+       "'q_lora_rank' must be positive"},
+      {"mla_zero_rope_dim.json",
+       with(R"(, "attention": "mla", "q_lora_rank": 8, "kv_lora_rank": 4, "rope_head_dim": 0)"),
+       "'rope_head_dim' must be positive"},
+      {"negative_rank.json", with(R"(, "kv_lora_rank": -4)"), "'kv_lora_rank' must be at least 0"},
+      {"rope_fraction_negative.json", with(R"(, "rope_fraction": -0.25)"),
+       "'rope_fraction' must lie in [0, 1]"},
+      {"rope_theta_type.json", with(R"(, "rope_theta": "1e4")"), "'rope_theta' must be a number"},
+      {"top_k_default.json", with(R"(, "n_experts": 1)"),
+       "'top_k' must lie in 1 … n_experts (1), got 2"},
+      {"negative_shared.json", with(R"(, "n_experts": 2, "n_shared_experts": -1)"),
+       "'n_shared_experts' must be at least 0"},
   };
+}
+
+// A checkpoint whose header holds the broken config c (and one tensor: the
+// config is refused before the tensors are compared with it).
+std::string header_checkpoint(const BadConfig& c) {
+  return "hdr_" + c.name.substr(0, c.name.size() - std::string(".json").size()) + ".safetensors";
 }
 
 // The scratch directory every row runs in, made once.
@@ -159,6 +210,14 @@ struct Fixture {
     write_file(d / "huge.json",
                R"({"vocab_size": 65, "d_model": 65536, "n_layers": 64, "n_heads": 64,
                    "max_seq_len": 64})");
+    // Valid and small (some 100 MB of weights), but terabytes to train with
+    // --batch-size 1048576, or with the default batch at a context of 2^20.
+    write_file(d / "wide.json",
+               R"({"vocab_size": 65, "d_model": 1024, "n_layers": 2, "n_heads": 8,
+                   "max_seq_len": 64})");
+    write_file(d / "wide_context.json",
+               R"({"vocab_size": 65, "d_model": 1024, "n_layers": 2, "n_heads": 8,
+                   "max_seq_len": 1048576})");
     for (const BadConfig& c : bad_configs()) write_file(d / c.name, c.json);
 
     // A real run of two steps: run/{last,best}.safetensors, run/metrics.csv.
@@ -219,6 +278,60 @@ struct Fixture {
       write_file(d / run / "last.safetensors", bytes);
     }
 
+    // A config breaking each rule, in a checkpoint's header.
+    for (const BadConfig& c : bad_configs())
+      write_safetensors((d / header_checkpoint(c)).string(),
+                        {{"tok_emb.weight", Tensor::zeros({1, 1})}},
+                        {{"config", c.json}, {"tokenizer", tokenizer}});
+
+    // Tensors that break the checkpoint rules of MODEL-SPEC.md: one missing,
+    // an unknown one, a wrong shape, a wrong dtype, an optimizer tensor of no
+    // parameter, an lm_head.weight in a tied model.
+    auto variant = [&](const std::string& name, const std::string& drop,
+                       const std::vector<std::pair<std::string, Tensor>>& add,
+                       const std::string& with_config) {
+      std::vector<std::pair<std::string, Tensor>> tensors;
+      for (const auto& w : weights)
+        if (w.first != drop) tensors.push_back(w);
+      tensors.insert(tensors.end(), add.begin(), add.end());
+      write_safetensors((d / name).string(), tensors,
+                        {{"config", with_config}, {"tokenizer", tokenizer}});
+    };
+    variant("missing_tensor.safetensors", "norm.weight", {}, config);
+    variant("unknown_tensor.safetensors", "", {{"extra.weight", Tensor::zeros({2})}}, config);
+    variant("wrong_shape.safetensors", "norm.weight", {{"norm.weight", Tensor::zeros({17})}},
+            config);
+    variant("stray_optim.safetensors", "", {{"optim.m.extra.weight", Tensor::zeros({2})}}, config);
+    ModelConfig tied = config_from_json(config);
+    tied.tie_embeddings = true;
+    variant("tied_lm_head.safetensors", "", {}, config_to_json(tied));
+    std::vector<std::pair<std::string, SafetensorsValue>> int_norm;
+    for (const auto& [name, t] : weights) {
+      if (name == "norm.weight")
+        int_norm.emplace_back(name, Int64Array{t.shape(), std::vector<int64_t>(t.numel(), 1)});
+      else
+        int_norm.emplace_back(name, t);
+    }
+    write_safetensors_values((d / "wrong_dtype.safetensors").string(), int_norm,
+                             {{"config", config}, {"tokenizer", tokenizer}});
+
+    // More run directories: a last.safetensors that is a text file, empty,
+    // corrupt, of a config that breaks a rule, of a model far too large to
+    // train (its settings are the real run's).
+    for (const auto& [run, bytes] :
+         {std::pair{"textrun", shakespeare},
+          {"emptyckrun", std::string()},
+          {"corruptrun", corrupt},
+          {"badcfgrun", read_text_file((d / "hdr_heads_divide.safetensors").string())}}) {
+      fs::create_directories(d / run);
+      write_file(d / run / "last.safetensors", bytes);
+    }
+    std::map<std::string, std::string> huge_metadata = file.metadata;
+    huge_metadata["config"] = read_text_file((d / "huge.json").string());
+    fs::create_directories(d / "hugerun");
+    write_safetensors((d / "hugerun" / "last.safetensors").string(),
+                      {{"tok_emb.weight", Tensor::zeros({1, 1})}}, huge_metadata);
+
     // Batch files for inspect.
     auto batch = [&](const std::string& name, const Shape& in_shape, std::vector<int64_t> in,
                      const Shape& tg_shape, std::vector<int64_t> tg) {
@@ -236,6 +349,8 @@ struct Fixture {
     batch("batch_long.safetensors", {1, 20}, long_ids, {1, 20}, long_ids);
     write_safetensors((d / "batch_float.safetensors").string(),
                       {{"inputs", Tensor::zeros({1, 2})}, {"targets", Tensor::zeros({1, 2})}});
+    const std::string batch_bytes = read_text_file((d / "batch.safetensors").string());
+    write_file(d / "batch_trunc.safetensors", batch_bytes.substr(0, batch_bytes.size() - 8));
   }
 };
 
@@ -247,7 +362,8 @@ Fixture& fixture() {
 struct Row {
   std::vector<std::string> args;
   int exit_code;
-  std::string message;  // a part of the error line
+  std::string message;    // a part of the error line
+  std::string also = {};  // another part of it, if not empty
 };
 
 std::vector<Row> rows() {
@@ -278,6 +394,21 @@ std::vector<Row> rows() {
       {cat(train_new, {"--dropout", "1.5"}), 2, "--dropout"},
       {cat(train_new, {"--threads", "-1"}), 2, "--threads"},
       {cat(train_new, {"--accum", "0"}), 2, "--accum"},
+      {cat(train_new, {"--seq-len", "0"}), 2, "--seq-len"},
+      {cat(train_new, {"--eval-batches", "0"}), 2, "--eval-batches"},
+      {cat(train_new, {"--eval-every", "-1"}), 2, "--eval-every: must be ≥ 0"},
+      {cat(train_new, {"--weight-decay", "-0.1"}), 2, "--weight-decay: must be ≥ 0"},
+      {cat(train_new, {"--decay-steps", "-1"}), 2, "--decay-steps: must be ≥ 0"},
+      {cat(train_new, {"--min-lr", "-1"}), 2, "--min-lr: must be ≥ 0"},
+      {cat(train_new, {"--seed", "-1"}), 2,
+       "--seed: must be a whole number in [0, 2^64 - 1], got -1"},
+      {cat(train_new, {"--seed", "99999999999999999999"}), 2, "--seed: must be a whole number"},
+      {{"train", "--out", "newrun", "--preset", "baby", "--shared-experts", "100"},
+       2,
+       "--shared-experts"},
+      {{"train", "--out", "newrun", "--preset", "baby", "--shared-experts", "1"},
+       1,
+       "'n_shared_experts' needs 'n_experts' > 0"},
       {{"train", "--out", "newrun", "--attention", "xla"}, 2, "--attention"},
       {{"train", "--out", "newrun", "--experts", "0"}, 2, "--experts"},
       {{"train", "--out", "newrun", "--preset", "huge"}, 1, "unknown preset 'huge'"},
@@ -306,11 +437,26 @@ std::vector<Row> rows() {
        "distinct characters but the model's vocab_size is 8"},
       {{"train", "--out", "newrun", "--config", "missing.json"}, 2, "File does not exist"},
       {{"train", "--out", "newrun", "--config", "corpus.txt"}, 1, "corpus.txt: malformed JSON"},
+      {{"train", "--out", "newrun", "--config", "run/last.safetensors", "--data", "corpus.txt"},
+       1,
+       "run/last.safetensors: malformed JSON"},
+      {{"train", "--out", "newrun", "--config", "tiny.json", "--data", "run/last.safetensors"},
+       1,
+       "run/last.safetensors: corpus has invalid UTF-8"},
       {{"train", "--out", "newrun", "--config", "huge.json", "--data", "corpus.txt"},
        1,
        "this training run needs about"},
       {{"train", "--out", "newrun", "--config", "huge.json", "--data", "corpus.txt"},
        1,
+       "is available"},
+      {{"train", "--out", "newrun", "--config", "wide.json", "--data", "corpus.txt", "--batch-size",
+        "1048576"},
+       1,
+       "this training run needs about",
+       "choose a smaller model, --batch-size or --seq-len"},
+      {{"train", "--out", "newrun", "--config", "wide_context.json", "--data", "corpus.txt"},
+       1,
+       "this training run needs about",
        "is available"},
       {{"train", "--out", "afile", "--config", "tiny.json", "--data", "corpus.txt"},
        1,
@@ -333,6 +479,13 @@ std::vector<Row> rows() {
       {{"train", "--resume", "brokenrun"}, 1, "brokenrun/last.safetensors"},
       {{"train", "--resume", "plainrun"}, 1, "not a training checkpoint"},
       {{"train", "--resume", "decoderrun"}, 1, "decoder"},
+      {{"train", "--resume", "textrun"}, 1, "textrun/last.safetensors", "not a safetensors file?"},
+      {{"train", "--resume", "emptyckrun"}, 1, "emptyckrun/last.safetensors", "too short"},
+      {{"train", "--resume", "corruptrun"}, 1, "corruptrun/last.safetensors", "the header"},
+      {{"train", "--resume", "badcfgrun"}, 1, "badcfgrun/last.safetensors", "'n_heads' (3)"},
+      {{"train", "--resume", "hugerun"}, 1, "this training run needs about", "is available"},
+      {{"train", "--resume", "run", "--threads", "5000"}, 2, "--threads"},
+      {{"train", "--resume", "run", "--seed", "1"}, 1, "--seed cannot be changed on --resume"},
 
       // --- eval
       {{"eval"}, 2, "--checkpoint is required"},
@@ -359,6 +512,9 @@ std::vector<Row> rows() {
       {cat(cat({"eval"}, ck), {"--data", "empty.txt"}), 1, "corpus 'empty.txt' is empty"},
       {cat(cat({"eval"}, ck), {"--data", "bad_utf8.txt"}), 1, "invalid UTF-8"},
       {cat(cat({"eval"}, ck), {"--data", "missing.txt"}), 2, "File does not exist"},
+      {cat(cat({"eval"}, ck), {"--data", "short.txt"}), 1, "corpus 'short.txt' is too short"},
+      {cat(cat({"eval"}, ck), {"--seq-len", "0"}), 2, "--seq-len"},
+      {cat(cat({"eval"}, ck), {"--threads", "5000"}), 2, "--threads"},
 
       // --- info
       {{"info"}, 1, "info needs a model"},
@@ -377,9 +533,59 @@ std::vector<Row> rows() {
       {{"info", "--checkpoint", "empty.safetensors"}, 1, "too short"},
       {{"info", "--checkpoint", "corpus.txt"}, 1, "not a safetensors file?"},
       {{"info", "--checkpoint", "batch.safetensors"}, 1, "no model config"},
+      {{"info", "--checkpoint", "missing.safetensors"}, 2, "File does not exist"},
+      {{"info", "--checkpoint", "corrupt.safetensors"}, 1, "corrupt.safetensors: the header"},
+      {{"info", "--checkpoint", "lying.safetensors"}, 1, "lying.safetensors: header length"},
+      {{"info", "--checkpoint", "decoder.safetensors"}, 1, "decoder.safetensors: is a decoder"},
+      {{"info", "--checkpoint", "layers.safetensors"}, 1, "its config declares"},
+      {{"info", "--config", "run/last.safetensors"}, 1, "run/last.safetensors: malformed JSON"},
+      {{"info", "--config", "tiny.json", "--attention", "mla"}, 1, "go with --preset"},
+      {{"info", "--preset", "baby", "--shared-experts", "100"}, 2, "--shared-experts"},
+      {{"info", "--preset", "baby", "--attention", "xla"}, 2, "--attention"},
 
       // --- inspect
       {{"inspect"}, 2, "is required"},
+      {cat(inspect, {"--batch", "batch.safetensors", "--out", "o.safetensors", "--bogus"}), 2,
+       "--bogus"},
+      {{"inspect", "--checkpoint", "missing.safetensors", "--batch", "batch.safetensors", "--out",
+        "o.safetensors"},
+       2,
+       "File does not exist"},
+      {{"inspect", "--checkpoint", "empty.safetensors", "--batch", "batch.safetensors", "--out",
+        "o.safetensors"},
+       1,
+       "too short"},
+      {{"inspect", "--checkpoint", "corrupt.safetensors", "--batch", "batch.safetensors", "--out",
+        "o.safetensors"},
+       1,
+       "corrupt.safetensors: the header"},
+      {{"inspect", "--checkpoint", "decoder.safetensors", "--batch", "batch.safetensors", "--out",
+        "o.safetensors"},
+       1,
+       "decoder.safetensors: is a decoder"},
+      {{"inspect", "--checkpoint", "batch.safetensors", "--batch", "batch.safetensors", "--out",
+        "o.safetensors"},
+       1,
+       "no model config"},
+      {{"inspect", "--decode", "--checkpoint", "corpus.txt", "--batch", "batch.safetensors",
+        "--out", "o.safetensors"},
+       1,
+       "not a safetensors file?"},
+      {{"inspect", "--decode", "--checkpoint", "trunc.safetensors", "--batch", "batch.safetensors",
+        "--out", "o.safetensors"},
+       1,
+       "trunc.safetensors: "},
+      {cat(inspect, {"--decode", "--batch", "batch_oov.safetensors", "--out", "o.safetensors"}), 1,
+       "outside the vocabulary"},
+      {cat(inspect, {"--batch", "batch_trunc.safetensors", "--out", "o.safetensors"}), 1,
+       "batch_trunc.safetensors: "},
+      // --out may not be one of the inputs (it would be overwritten).
+      {cat(inspect, {"--batch", "batch.safetensors", "--out", "run/last.safetensors"}), 1,
+       "--out run/last.safetensors is the --checkpoint file itself"},
+      {cat(inspect, {"--batch", "batch.safetensors", "--out", "./batch.safetensors"}), 1,
+       "--out ./batch.safetensors is the --batch file itself"},
+      {cat(inspect, {"--decode", "--batch", "batch.safetensors", "--out", "run/last.safetensors"}),
+       1, "is the --checkpoint file itself"},
       {cat(inspect, {"--batch", "batch.safetensors"}), 2, "--out is required"},
       {cat(inspect, {"--batch", "batch.safetensors", "--out", "o.safetensors", "--dtype", "f16"}),
        2, "--dtype"},
@@ -448,6 +654,11 @@ std::vector<Row> rows() {
       {cat(cat({"convert"}, ck), {"--out", "nodir/o.safetensors"}), 1,
        "cannot write 'nodir/o.safetensors'"},
       {cat(cat({"convert"}, ck), {"--out", "run"}), 1, "cannot write 'run'"},
+      {cat(cat({"convert"}, ck), {"--out", "o.safetensors", "--seed", "-1"}), 2,
+       "--seed: must be a whole number"},
+      {{"convert", "--checkpoint", "lying.safetensors", "--out", "o.safetensors"},
+       1,
+       "lying.safetensors: header length"},
 
       // --- sample
       {{"sample"}, 2, "--checkpoint is required"},
@@ -471,6 +682,14 @@ std::vector<Row> rows() {
       {{"sample", "--checkpoint", "longctx.safetensors"}, 1, "sampling needs about"},
       {cat(cat({"sample"}, ck), {"--prompt", "日本"}), 1, "--prompt: cannot encode character"},
       {cat(cat({"sample"}, ck), {"--tokens", "100"}), 1, "--slide"},
+      {cat(cat({"sample"}, ck), {"--seed", "-1"}), 2, "--seed: must be a whole number"},
+      {cat(cat({"sample"}, ck), {"--threads", "2000"}), 2, "--threads"},
+      {cat(cat({"sample"}, ck), {"--temperature", "hot"}), 2,
+       "--temperature: 'hot' is not a number"},
+      {cat(cat({"sample"}, ck), {"--prompt", ""}), 1, "the prompt is empty"},
+      {{"sample", "--checkpoint", "corrupt.safetensors"}, 1, "corrupt.safetensors: the header"},
+      {{"sample", "--checkpoint", "lying.safetensors"}, 1, "lying.safetensors: header length"},
+      {{"sample", "--checkpoint", "run"}, 2, "directory"},
 
       // --- survey (and its worker, survey-decode)
       {{"survey", "--bogus"}, 2, "--bogus"},
@@ -488,7 +707,18 @@ std::vector<Row> rows() {
       {{"survey", "--data", "corpus.txt", "--out", "afile"},
        1,
        "cannot create the survey directory afile"},
+      {{"survey", "--data", "run/last.safetensors", "--out", "sv"}, 1, "invalid UTF-8"},
+      {{"survey", "--data", "run", "--out", "sv"}, 2, "directory"},
+      {{"survey", "--top-k", "0"}, 2, "--top-k"},
+      {{"survey", "--threads", "5000"}, 2, "--threads"},
       {{"survey-decode"}, 2, "--checkpoint is required"},
+      {cat(cat({"survey-decode"}, ck), {"--result", "r.json", "--bogus"}), 2, "--bogus"},
+      {{"survey-decode", "--checkpoint", "missing.safetensors", "--result", "r.json"},
+       2,
+       "File does not exist"},
+      {{"survey-decode", "--checkpoint", "corpus.txt", "--result", "r.json"},
+       1,
+       "not a safetensors file?"},
       {cat({"survey-decode"}, ck), 2, "--result is required"},
       {{"survey-decode", "--checkpoint", "trunc.safetensors", "--result", "r.json"},
        1,
@@ -503,6 +733,26 @@ std::vector<Row> rows() {
     r.push_back({{"info", "--config", c.name}, 1, c.message});
     r.push_back(
         {{"train", "--config", c.name, "--data", "corpus.txt", "--out", "newrun"}, 1, c.message});
+    // The same config in a checkpoint's header, to both checkpoint readers:
+    // the training form's (info) and the decoder's (sample).
+    const std::string hdr = header_checkpoint(c);
+    r.push_back({{"info", "--checkpoint", hdr}, 1, hdr + ": config", c.message});
+    r.push_back({{"sample", "--checkpoint", hdr}, 1, hdr + ": config", c.message});
+  }
+  // Tensors that do not match the config, to both checkpoint readers (and
+  // eval and convert, which share the training form's).
+  for (const auto& [file, message] : std::vector<std::pair<std::string, std::string>>{
+           {"missing_tensor.safetensors", "missing tensor norm.weight"},
+           {"unknown_tensor.safetensors", "unknown tensor extra.weight"},
+           {"wrong_shape.safetensors", "tensor norm.weight has shape [17]"},
+           {"wrong_dtype.safetensors", "tensor 'norm.weight' has dtype I64"},
+           {"stray_optim.safetensors", "optim.m.extra.weight"},
+           {"tied_lm_head.safetensors", "lm_head.weight"}}) {
+    r.push_back({{"info", "--checkpoint", file}, 1, file + ": ", message});
+    r.push_back({{"eval", "--checkpoint", file, "--data", "corpus.txt"}, 1, file + ": ", message});
+    r.push_back(
+        {{"convert", "--checkpoint", file, "--out", "o.safetensors"}, 1, file + ": ", message});
+    r.push_back({{"sample", "--checkpoint", file}, 1, file + ": ", message});
   }
   return r;
 }
@@ -543,6 +793,7 @@ TEST_CASE("every bad command line ends in one clear message, a non-zero exit and
     }
     CHECK(lines[0].rfind("attnlab: error: ", 0) == 0);
     CHECK(lines[0].find(row.message) != std::string::npos);
+    if (!row.also.empty()) CHECK(lines[0].find(row.also) != std::string::npos);
     if (row.exit_code == 2) {
       CHECK(lines.size() == 2);
       CHECK(lines.back() == "Run with --help for usage.");
