@@ -196,6 +196,7 @@ struct Fixture {
     write_file(d / "empty.txt", "");
     write_file(d / "bad_utf8.txt", "To be, or not\xff to be" + shakespeare);
     write_file(d / "short.txt", "abcdefghij");
+    write_file(d / "trunc_utf8.txt", shakespeare + "\xe6\x97");  // cut inside a character
     std::string foreign;
     for (int i = 0; i < 200; ++i) foreign += "日本語のテキスト ";
     write_file(d / "foreign.txt", foreign);
@@ -429,6 +430,10 @@ std::vector<Row> rows() {
       {{"train", "--out", "newrun", "--data", "bad_utf8.txt"},
        1,
        "bad_utf8.txt: corpus has invalid UTF-8 at byte offset 13"},
+      {{"train", "--out", "newrun", "--config", "tiny.json", "--data", "trunc_utf8.txt"},
+       1,
+       "trunc_utf8.txt: corpus has invalid UTF-8",
+       "truncated 3-byte sequence"},
       {{"train", "--out", "newrun", "--config", "tiny.json", "--data", "short.txt"},
        1,
        "corpus 'short.txt' is too short for --seq-len 16"},
@@ -513,6 +518,7 @@ std::vector<Row> rows() {
       {cat(cat({"eval"}, ck), {"--data", "bad_utf8.txt"}), 1, "invalid UTF-8"},
       {cat(cat({"eval"}, ck), {"--data", "missing.txt"}), 2, "File does not exist"},
       {cat(cat({"eval"}, ck), {"--data", "short.txt"}), 1, "corpus 'short.txt' is too short"},
+      {cat(cat({"eval"}, ck), {"--data", "trunc_utf8.txt"}), 1, "truncated 3-byte sequence"},
       {cat(cat({"eval"}, ck), {"--seq-len", "0"}), 2, "--seq-len"},
       {cat(cat({"eval"}, ck), {"--threads", "5000"}), 2, "--threads"},
 
@@ -579,6 +585,8 @@ std::vector<Row> rows() {
        "outside the vocabulary"},
       {cat(inspect, {"--batch", "batch_trunc.safetensors", "--out", "o.safetensors"}), 1,
        "batch_trunc.safetensors: "},
+      {cat(inspect, {"--batch", "corrupt.safetensors", "--out", "o.safetensors"}), 1,
+       "corrupt.safetensors: the header"},
       // --out may not be one of the inputs (it would be overwritten).
       {cat(inspect, {"--batch", "batch.safetensors", "--out", "run/last.safetensors"}), 1,
        "--out run/last.safetensors is the --checkpoint file itself"},
@@ -679,7 +687,10 @@ std::vector<Row> rows() {
       {{"sample", "--checkpoint", "dec_layers.safetensors"},
        1,
        "its config declares 1000000000 layers, more tensors than the file's 1"},
-      {{"sample", "--checkpoint", "longctx.safetensors"}, 1, "sampling needs about"},
+      {{"sample", "--checkpoint", "longctx.safetensors"},
+       1,
+       "sampling needs about",
+       "is available"},
       {cat(cat({"sample"}, ck), {"--prompt", "日本"}), 1, "--prompt: cannot encode character"},
       {cat(cat({"sample"}, ck), {"--tokens", "100"}), 1, "--slide"},
       {cat(cat({"sample"}, ck), {"--seed", "-1"}), 2, "--seed: must be a whole number"},
@@ -709,6 +720,7 @@ std::vector<Row> rows() {
        "cannot create the survey directory afile"},
       {{"survey", "--data", "run/last.safetensors", "--out", "sv"}, 1, "invalid UTF-8"},
       {{"survey", "--data", "run", "--out", "sv"}, 2, "directory"},
+      {{"survey", "--data", "trunc_utf8.txt", "--out", "sv"}, 1, "truncated 3-byte sequence"},
       {{"survey", "--top-k", "0"}, 2, "--top-k"},
       {{"survey", "--threads", "5000"}, 2, "--threads"},
       {{"survey-decode"}, 2, "--checkpoint is required"},
@@ -719,6 +731,12 @@ std::vector<Row> rows() {
       {{"survey-decode", "--checkpoint", "corpus.txt", "--result", "r.json"},
        1,
        "not a safetensors file?"},
+      {{"survey-decode", "--checkpoint", "empty.safetensors", "--result", "r.json"},
+       1,
+       "too short"},
+      {{"survey-decode", "--checkpoint", "corrupt.safetensors", "--result", "r.json"},
+       1,
+       "corrupt.safetensors: the header"},
       {cat({"survey-decode"}, ck), 2, "--result is required"},
       {{"survey-decode", "--checkpoint", "trunc.safetensors", "--result", "r.json"},
        1,
