@@ -15,21 +15,34 @@
 //   steps_ms    every step's time, for the script's own statistics;
 //   decode_tok_s  tokens per second of a KV-cached decoder at batch 1 after a
 //               32-token prefill (only when the decoder is built in);
-//   peak_rss_mb the peak resident memory of this process (ru_maxrss), taken
+//   peak_rss_mb the peak resident memory of this program (VmHWM of
+//               /proc/self/status: not ru_maxrss, which a program started by
+//               fork and exec inherits from its parent, here a Python
+//               process with torch loaded), taken
 //               after training and before the decoder runs;
 //   pool_cached_mb, pool_allocs_timed, pool_evictions  the storage pool after
 //               training: bytes it caches, buffers it had to get from the
 //               system during the timed steps (0 when the step is
 //               allocation-free), cached buffers it gave back to stay bounded.
+//   decode_weight_mb  the weights one decoded token reads: all of the
+//               decoder's but the embedding table (one row of it is read),
+//               and of each MoE layer's experts only top_k of n_experts;
+//   read_gbs    how fast these threads stream a buffer too big for their
+//               caches (64 MB, or the weights if bigger; sum_of_squares, one
+//               pass, best of 20), in GB/s; so
+//   decode_ceiling_tok_s = read_gbs / decode_weight_mb: at batch 1 a decoder
+//               reads every weight once per token, so one whose weights do not
+//               fit in the cores' caches (small) cannot beat this. baby's
+//               weights (3 MB) stay in the two cores' L2 and can.
 // --fma-peak instead measures the machine's f32 FMA throughput: independent
 // vector FMAs in registers on every thread, in GFLOP/s (2 flops per lane).
 #include <fmt/format.h>
 #include <omp.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -93,9 +106,10 @@ double median(std::vector<double> v) {
 }
 
 double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // kB on Linux
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  return 0;
 }
 
 // The best of 5 runs of the FMA loop on every thread at once.
@@ -116,6 +130,34 @@ double fma_peak_gflops() {
     best = std::max(best, flops / sec / 1e9 + sink);
   }
   return best;
+}
+
+#ifdef ATTNLAB_HAVE_DECODER
+// Bytes of weights one decoded token reads (see decode_weight_mb above).
+double decode_weight_bytes(const DecoderWeights& w) {
+  const ModelConfig& c = w.config;
+  double bytes = 0;
+  for (const auto& [name, t] : w.tensors) {
+    if (name == "tok_emb.weight") continue;
+    double share = 1;
+    if (name.find(".moe.experts.") != std::string::npos)
+      share = static_cast<double>(c.top_k) / static_cast<double>(c.n_experts);
+    bytes += share * static_cast<double>(t.numel() * dtype_size(t.dtype()));
+  }
+  return bytes;
+}
+#endif
+
+// GB/s of one read-only pass over `bytes` of f32 on the current threads.
+double read_bandwidth_gbs(double bytes) {
+  const Tensor buf = Tensor::ones({std::max<int64_t>(1, static_cast<int64_t>(bytes / 4))});
+  double best = 0, sink = 0;
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto t0 = Clock::now();
+    sink += sum_of_squares(buf);
+    best = std::max(best, static_cast<double>(buf.numel() * 4) / (ms_since(t0) / 1e3) / 1e9);
+  }
+  return sink < 0 ? 0 : best;  // sink is never negative; it keeps the passes alive
 }
 
 struct TokenBatch {
@@ -207,10 +249,12 @@ int main(int argc, char** argv) {
     }
     const double rss = peak_rss_mb();
     const PoolStats pool = storage_pool_stats();
-    double decode_tok_s = 0;
+    double decode_tok_s = 0, weight_bytes = 0, read_gbs = 0;
 #ifdef ATTNLAB_HAVE_DECODER
     if (decode > 0) {
       const DecoderWeights weights = absorb_weights(*model, DType::F32);
+      weight_bytes = decode_weight_bytes(weights);
+      read_gbs = read_bandwidth_gbs(std::max(weight_bytes, 64e6));
       Decoder decoder(weights, DType::F32, {.batch = 1});
       const int64_t prefill = 32;
       std::vector<int32_t> prompt(batch.inputs.begin(), batch.inputs.begin() + prefill);
@@ -235,10 +279,12 @@ int main(int argc, char** argv) {
     fmt::print(
         "{{\"loss0\": {:.7f}, \"step_ms\": {:.3f}, \"steps_ms\": [{}], \"decode_tok_s\": {:.1f}, "
         "\"peak_rss_mb\": {:.1f}, \"threads\": {}, \"tokens\": {}, \"pool_cached_mb\": {:.1f}, "
-        "\"pool_allocs_timed\": {}, \"pool_evictions\": {}}}\n",
+        "\"pool_allocs_timed\": {}, \"pool_evictions\": {}, \"decode_weight_mb\": {:.2f}, "
+        "\"read_gbs\": {:.1f}, \"decode_ceiling_tok_s\": {:.1f}}}\n",
         loss0, median(times), all, decode_tok_s, rss, num_threads(), batch.b * batch.t,
         static_cast<double>(pool.cached_bytes) / (1 << 20),
-        pool.system_allocations - pool_at_warmup.system_allocations, pool.evictions);
+        pool.system_allocations - pool_at_warmup.system_allocations, pool.evictions,
+        weight_bytes / 1e6, read_gbs, weight_bytes > 0 ? read_gbs * 1e9 / weight_bytes : 0.0);
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_train_step: {}\n", e.what());
     return 1;
