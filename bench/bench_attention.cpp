@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tensor/attention.hpp"
+#include "tensor/threads.hpp"
 
 using namespace attnlab;
 
@@ -72,7 +73,12 @@ void run(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t dh, int repeats) 
 }  // namespace
 
 int main(int argc, char** argv) {
+  bound_openmp_spinning(argv);  // wait for work as attnlab does: tensor/threads.hpp
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 20;
+  if (argc > 2 || repeats < 1) {
+    std::fprintf(stderr, "usage: bench_attention [repeats ≥ 1, default 20]\n");
+    return 2;
+  }
   run(12, 64, 4, 4, 32, repeats);
   run(12, 256, 6, 6, 64, repeats);
   run(12, 256, 6, 2, 64, repeats);  // GQA: 3 query heads per KV head

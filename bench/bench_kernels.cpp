@@ -20,6 +20,7 @@
 #include "tensor/ops.hpp"
 #if __has_include("tensor/rms_norm.hpp")
 #include "tensor/rms_norm.hpp"
+#include "tensor/threads.hpp"
 #define ATTNLAB_BENCH_RMS_NORM 1
 #endif
 
@@ -194,7 +195,8 @@ std::vector<Row> bench_row_kernels() {
 
 }  // namespace
 
-int main() {
+int main(int, char** argv) {
+  bound_openmp_spinning(argv);  // wait for work as attnlab does: tensor/threads.hpp
   const int threads = omp_get_max_threads();
   fmt::print("SIMD target {} ({} f32 lanes), {} OpenMP threads, OpenBLAS {} threads\n\n",
              kernels::simd_target_name(), kernels::simd_lanes(DType::F32), threads,
