@@ -6,6 +6,9 @@
 #include <cstring>
 #include <numeric>
 #include <sstream>
+#include <type_traits>
+
+#include "tensor/kernels/kernels.hpp"
 
 namespace attnlab {
 namespace {
@@ -255,22 +258,44 @@ Tensor Tensor::to(DType dtype) const {
 void Tensor::copy_(const Tensor& src) {
   ATTN_CHECK(defined() && src.defined(), "copy_ with an undefined tensor");
   const Tensor s = src.shape_ == shape_ ? src : src.expand(shape_);
+  if (numel() == 0) return;
+  // A source that shares our storage could be overwritten before it is read
+  // (x.copy_(x.transpose(0, 1))): copy it out first.
+  if (s.storage_ == storage_) {
+    copy_(s.clone());
+    return;
+  }
+  // Both views as rows of one merged shape (tensor/kernels/kernels.hpp): a
+  // transposed or narrowed view is rows of a strided run, a contiguous pair
+  // is one long row. Rows are split among threads; each element is written
+  // once, so any split gives the same result.
+  const auto rows = kernels::merge_axes<2>(shape_, {strides_, s.strides_});
+  const int64_t inner = rows.inner();
+  const int64_t dst_step = rows.strides[0].back(), src_step = rows.strides[1].back();
   dispatch_dtype(dtype_, [&]<typename TD>() {
     dispatch_dtype(s.dtype_, [&]<typename TS>() {
-      const TS* sp = static_cast<const TS*>(s.storage_->data());
-      TD* dp = static_cast<TD*>(storage_->data());
-      if (is_contiguous() && s.is_contiguous()) {
-        const TS* from = sp + s.offset_;
-        TD* to = dp + offset_;
-        for (int64_t i = 0, n = numel(); i < n; ++i) to[i] = static_cast<TD>(from[i]);
+      const TS* sp = static_cast<const TS*>(s.storage_->data()) + s.offset_;
+      TD* dp = static_cast<TD*>(storage_->data()) + offset_;
+      auto copy_run = [&](TD* to, const TS* from, int64_t n) {
+        if constexpr (std::is_same_v<TD, TS>) {
+          if (dst_step == 1 && src_step == 1) {
+            std::memcpy(to, from, static_cast<size_t>(n) * sizeof(TD));
+            return;
+          }
+        }
+        for (int64_t i = 0; i < n; ++i) to[i * dst_step] = static_cast<TD>(from[i * src_step]);
+      };
+      if (rows.rows() == 1) {  // one run: split it into blocks
+        kernels::parallel_blocks(inner, kernels::kBlockElements, 1, [&](int64_t i0, int64_t i1) {
+          copy_run(dp + i0 * dst_step, sp + i0 * src_step, i1 - i0);
+        });
         return;
       }
-      // Gather the source in logical order, then scatter into this view.
-      std::vector<TD> values(numel());
-      for_each_offset(s.shape_, s.strides_, s.offset_,
-                      [&](int64_t i, int64_t off) { values[i] = static_cast<TD>(sp[off]); });
-      for_each_offset(shape_, strides_, offset_,
-                      [&](int64_t i, int64_t off) { dp[off] = values[i]; });
+      kernels::parallel_blocks(
+          rows.rows(), kernels::rows_per_block(inner), inner, [&](int64_t r0, int64_t r1) {
+            kernels::for_each_row(
+                rows, r0, r1, [&](const auto& off) { copy_run(dp + off[0], sp + off[1], inner); });
+          });
     });
   });
 }

@@ -112,13 +112,16 @@ void adamw_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, cons
     const T* pg = grad.data<T>();
     T* pm = m.data<T>();
     T* pv = v.data<T>();
-    kernels::parallel_blocks(
-        param.numel(), kernels::kBlockElements, 4, [&](int64_t i0, int64_t i1) {
-          if constexpr (std::is_same_v<T, float>)
-            HWY_DYNAMIC_DISPATCH(AdamWF32)(pp + i0, pg + i0, pm + i0, pv + i0, i1 - i0, k);
-          else
-            HWY_DYNAMIC_DISPATCH(AdamWF64)(pp + i0, pg + i0, pm + i0, pv + i0, i1 - i0, k);
-        });
+    // Every element is updated on its own, so blocks may be of any size: small
+    // enough that a 128×128 weight still splits among two threads (it is
+    // bound by memory: 28 bytes per element read and written).
+    constexpr int64_t kAdamWBlock = 4096;
+    kernels::parallel_blocks(param.numel(), kAdamWBlock, 4, [&](int64_t i0, int64_t i1) {
+      if constexpr (std::is_same_v<T, float>)
+        HWY_DYNAMIC_DISPATCH(AdamWF32)(pp + i0, pg + i0, pm + i0, pv + i0, i1 - i0, k);
+      else
+        HWY_DYNAMIC_DISPATCH(AdamWF64)(pp + i0, pg + i0, pm + i0, pv + i0, i1 - i0, k);
+    });
   });
 }
 

@@ -123,3 +123,46 @@ TEST_CASE("storage pool: nearby sizes share a buffer, and the cache is bounded")
   storage_pool_set_limit(0);
   CHECK(storage_pool_limit() >= old_limit);  // automatic again
 }
+
+// copy_ splits the merged rows of both views among threads; each layout must
+// land element for element where the logical order says (to_vector reads
+// through its own per-element path). The sizes are above the threading
+// threshold.
+TEST_CASE("copy_ between any two layouts, dtypes, broadcasts and aliasing views") {
+  Rng rng(5);
+  const Tensor base = Tensor::normal({3, 100, 130}, rng);
+  const std::vector<double> want_perm = base.permute({2, 0, 1}).to_vector();
+  SUBCASE("strided source into a contiguous tensor") {
+    Tensor dst = Tensor::empty({130, 3, 100});
+    dst.copy_(base.permute({2, 0, 1}));
+    CHECK(dst.to_vector() == want_perm);
+  }
+  SUBCASE("contiguous source into a strided view") {
+    Tensor store = Tensor::zeros({3, 100, 130});
+    Tensor view = store.permute({2, 0, 1});
+    view.copy_(base.permute({2, 0, 1}).contiguous());
+    CHECK(store.to_vector() == base.to_vector());
+  }
+  SUBCASE("narrowed source and destination, f32 to f64") {
+    Tensor wide = Tensor::zeros({3, 100, 200}, DType::F64);
+    Tensor dst = wide.narrow(2, 50, 130);
+    dst.copy_(base);
+    CHECK(dst.dtype() == DType::F64);
+    CHECK(dst.to_vector() == base.to_vector());
+    CHECK(wide.narrow(2, 0, 50).to_vector() == std::vector<double>(3 * 100 * 50, 0.0));
+  }
+  SUBCASE("a broadcast source") {
+    const Tensor row = base.select(0, 1).select(0, 7);  // [130]
+    Tensor dst = Tensor::empty({300, 130});
+    dst.copy_(row);
+    const std::vector<double> r = row.to_vector(), got = dst.to_vector();
+    for (int64_t i = 0; i < 300; ++i)
+      CHECK(std::vector<double>(got.begin() + i * 130, got.begin() + (i + 1) * 130) == r);
+  }
+  SUBCASE("a source that is a view of the destination") {
+    Tensor sq = Tensor::normal({200, 200}, rng);
+    const std::vector<double> want = sq.transpose(0, 1).to_vector();
+    sq.copy_(sq.transpose(0, 1));
+    CHECK(sq.to_vector() == want);
+  }
+}
