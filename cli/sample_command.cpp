@@ -26,7 +26,7 @@ struct SampleOptions {
   uint64_t seed = 0;
   bool slide = false;
   bool quiet = false;
-  int threads = 1;
+  int threads = 0;
 };
 
 void write_out(const std::string& text) {
@@ -35,7 +35,7 @@ void write_out(const std::string& text) {
 }
 
 void run_sample(const SampleOptions& o) {
-  set_num_threads(o.threads);
+  ThreadCountTuner threads(o.threads);  // 0: every core or one, whichever is faster now
   const DecoderWeights weights = read_decoder_weights(o.checkpoint);
   const ModelConfig& config = weights.config;
   const std::string tokenizer_json = weights.meta("tokenizer");
@@ -65,7 +65,8 @@ void run_sample(const SampleOptions& o) {
                     .sampling = o.sampling,
                     .seed = o.seed,
                     .slide = o.slide,
-                    .vocab_limit = tokenizer.vocab_size()};
+                    .vocab_limit = tokenizer.vocab_size(),
+                    .threads = &threads};
   // The prompt is echoed with the first new token, so that a refusal (a
   // context too short, say) prints nothing but the error.
   StreamDecoder text(tokenizer);
@@ -76,13 +77,13 @@ void run_sample(const SampleOptions& o) {
   });
   write_out((echoed ? "" : o.prompt) + text.finish() + "\n");
   if (o.quiet) return;
-  const int threads = num_threads();
+  const int n_threads = threads.threads();
   const int64_t cached = r.cache_bytes / std::max<int64_t>(1, decoder.cache_bytes_per_token());
   fmt::print(stderr,
              "{} tokens: prompt of {} prefilled in {:.1f} ms, then {:.0f} tokens/s ({} "
              "attention, batch 1, {} thread{}{})\n",
              r.tokens.size(), r.prompt_tokens, r.prefill_seconds * 1e3, r.tokens_per_second(),
-             attention_name(config.attention), threads, threads == 1 ? "" : "s",
+             attention_name(config.attention), n_threads, n_threads == 1 ? "" : "s",
              r.slides ? fmt::format(", window slid {} times", r.slides) : "");
   fmt::print(stderr,
              "KV cache: {} bytes holding {} tokens ({} bytes per token over {} layers, f32); {} "
@@ -116,7 +117,9 @@ void add_sample_command(CLI::App& app) {
   cmd->add_flag("--greedy", o->sampling.greedy, "Always take the most likely token");
   cmd->add_flag("--slide", o->slide,
                 "Past max_seq_len, keep the last max_seq_len/2 tokens and go on (default: refuse)");
-  cmd->add_option("--threads", o->threads, "Threads (default 1: fastest at batch 1)")
+  cmd->add_option(
+         "--threads", o->threads,
+         "Threads (default 0: all cores or one, whichever decodes faster, measured as it goes)")
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--quiet", o->quiet, "Print only the text: no speed or cache report");
   cmd->callback([o] { run_sample(*o); });

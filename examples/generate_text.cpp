@@ -80,7 +80,6 @@ void train_tiny_checkpoint(const std::string& path) {
 
 int main(int argc, char** argv) {
   bound_openmp_spinning(argv);  // idle threads spin briefly, then sleep: tensor/threads.hpp
-  set_num_threads(1);           // batch-1 decoding is fastest on one thread
   const fs::path dir = fs::temp_directory_path() / fmt::format("attnlab-generate-{}", getpid());
   fs::create_directories(dir);
   std::string checkpoint = argc > 1 ? argv[1] : (dir / "train.safetensors").string();
@@ -103,13 +102,15 @@ int main(int argc, char** argv) {
     const Tokenizer tokenizer = Tokenizer::from_json(weights.meta("tokenizer"));
     Decoder decoder(weights, DType::F32, {.batch = 1});
     StreamDecoder text(tokenizer);
+    ThreadCountTuner threads(0);  // every core or one, whichever decodes faster: threads.hpp
     fmt::print("---\n{}", prompt);
     const GenerateResult r = generate(decoder, tokenizer.encode(prompt),
                                       {.max_new_tokens = tokens,
                                        .sampling = {.temperature = 0.8, .top_k = 10},
                                        .seed = 7,
                                        .slide = true,
-                                       .vocab_limit = tokenizer.vocab_size()},
+                                       .vocab_limit = tokenizer.vocab_size(),
+                                       .threads = &threads},
                                       [&](int32_t id) {
                                         fmt::print("{}", text.push(id));
                                         std::fflush(stdout);

@@ -145,6 +145,7 @@ GenerateResult generate(Decoder& decoder, std::span<const int32_t> prompt,
   const Tensor* logits = &prefilled;
   r.prefill_seconds = seconds(t0, Clock::now());
   for (int64_t i = 0; i < N; ++i) {
+    if (i > 0 && options.threads) options.threads->before();
     t0 = Clock::now();
     if (i > 0) {
       const int32_t last = history.back();
@@ -161,7 +162,11 @@ GenerateResult generate(Decoder& decoder, std::span<const int32_t> prompt,
     const int32_t next = dispatch_dtype(logits->dtype(), [&]<typename T>() {
       return sampler.sample<T>(std::span<const T>(logits->data<T>(), sampled));
     });
-    if (i > 0) r.decode_seconds += seconds(t0, Clock::now());
+    if (i > 0) {
+      const double dt = seconds(t0, Clock::now());
+      r.decode_seconds += dt;
+      if (options.threads) options.threads->after(dt);
+    }
     r.tokens.push_back(next);
     history.push_back(next);
     if (on_token) on_token(next);

@@ -24,6 +24,7 @@
 
 #include "models/decoder.hpp"
 #include "tensor/random.hpp"
+#include "tensor/threads.hpp"
 
 namespace attnlab {
 
@@ -72,6 +73,9 @@ struct GenerateOptions {
   // When > 0, only ids below it are sampled: for a tokenizer that knows fewer
   // tokens than the model's vocab_size (the rest would decode to nothing).
   int64_t vocab_limit = 0;
+  // When set, sizes the thread pool before each decoded token and is told how
+  // long it took (tensor/threads.hpp: --threads 0 measures and chooses).
+  ThreadCountTuner* threads = nullptr;
 };
 
 struct GenerateResult {

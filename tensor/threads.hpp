@@ -9,6 +9,9 @@
 // threads took the core the other pool's working thread needed.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 namespace attnlab {
 
 // n ≥ 1 threads for our pool; 0 means every core of the machine. OpenBLAS
@@ -27,11 +30,19 @@ int num_threads();
 //   two other busy processes    43        44     48     53     130
 //   (1 thread: 38–41 ms in every case)
 //
+// and decoding the baby model at batch 1 (tokens/s) while one other process,
+// at the lowest priority (nice 19), kept one core busy:
+//
+//   GOMP_SPINCOUNT           0 (sleep)   100    500    2000   20000
+//   2 threads                 4500      3800   2400   1000    135
+//   1 thread                  6400 in every case (idle machine, 2 threads: 15000)
+//
 // Waking a sleeping thread costs tens of microseconds on this machine, so a
 // short spin pays on an idle machine. On a busy one, a spinning thread waits
 // for a partner that the scheduler has taken off its core, and two threads
-// are no faster than one whatever the policy: use --threads 1 there. The
-// default spin (kSpinCount) is the shortest that gets most of the idle gain.
+// are slower than one whatever the policy. The default spin (kSpinCount) is
+// the shortest that gets most of the idle gain; ThreadCountTuner (below)
+// falls back to one thread when the cores are not free.
 // libgomp reads GOMP_SPINCOUNT once, from the environment, when it loads, so
 // this re-executes the running program once with it set, unless the user set
 // GOMP_SPINCOUNT or OMP_WAIT_POLICY (then their choice stands). Call it first
@@ -40,5 +51,34 @@ void bound_openmp_spinning(char** argv);
 
 // Spins of an idle thread before it sleeps (about 100 µs here).
 inline constexpr const char* kSpinCount = "2000";
+
+// Chooses, while a loop runs, between one thread and every core: `--threads
+// 0` in train and sample. On an idle machine every core is faster (a baby
+// step 21 ms instead of 37, decoding twice as fast); on a machine where
+// anything else wants a core it is slower than one thread, and decoding, a
+// few microseconds of work between two waits, up to 10x slower (the tables
+// above). Neither fixed choice is safe, so the loop measures: every
+// `period` iterations it runs `probes` of them on every core and `probes` on
+// one thread, and keeps the faster (by the median) until the next
+// measurement. Results do not depend on the number of threads (every kernel
+// splits its work so that each element is computed the same way), so
+// switching changes only the speed.
+class ThreadCountTuner {
+ public:
+  // requested: the user's --threads. 0 tunes between 1 and every core;
+  // n ≥ 1 is fixed at n (before/after then only keep the pool at n).
+  explicit ThreadCountTuner(int requested, int64_t period = 200, int64_t probes = 5);
+  void before();               // sizes the pool for the next iteration
+  void after(double seconds);  // that iteration's duration
+  int threads() const { return current_; }
+
+ private:
+  int64_t phase() const;
+
+  int many_ = 1, current_ = 1, chosen_ = 1;
+  bool tune_ = false;
+  int64_t period_, probes_, iteration_ = 0;
+  std::vector<double> many_times_, one_times_;
+};
 
 }  // namespace attnlab

@@ -112,7 +112,8 @@ struct Run {
 };
 
 RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
-  set_num_threads(static_cast<int>(run.settings.threads));
+  // --threads 0: every core or one, whichever is faster now (threads.hpp).
+  ThreadCountTuner threads(static_cast<int>(run.settings.threads));
   Trainer& trainer = *run.trainer;
   const bool print = !output.quiet;
   ProgressDisplay progress(total_steps, output.interactive, std::max<int64_t>(1, total_steps / 20));
@@ -138,6 +139,7 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
 
   if (trainer.steps_done() == 0 && total_steps == 0) evaluate_and_save(nullptr);
   while (trainer.steps_done() < total_steps) {
+    threads.before();
     const auto t = Clock::now();
     StepResult r;
     try {
@@ -150,6 +152,7 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
                                     : std::string("no checkpoint was written yet")));
     }
     const double dt = seconds_since(t);
+    threads.after(dt);
     step_seconds += dt;
     ++steps_this_session;
     MetricsRow row;
