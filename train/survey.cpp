@@ -190,7 +190,7 @@ std::string table_csv(const std::vector<SurveyRow>& rows) {
 
 DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_tokens,
                                  int64_t tokens, int64_t threads) {
-  set_num_threads(static_cast<int>(threads));
+  ThreadCountTuner pool(static_cast<int>(threads));  // 0: every core or one, the faster
   const DecoderWeights weights = read_decoder_weights(checkpoint);
   Decoder decoder(weights, DType::F32, {.batch = 1});
   const int64_t max_len = decoder.max_len();
@@ -203,6 +203,7 @@ DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_t
   GenerateOptions options;
   options.max_new_tokens = tokens;
   options.sampling.greedy = true;
+  options.threads = &pool;
   // Warm up once (first-touch of buffers, dispatch), then measure.
   generate(decoder, prompt, options);
   const GenerateResult r = generate(decoder, prompt, options);
