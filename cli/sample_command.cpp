@@ -81,9 +81,10 @@ void run_sample(const SampleOptions& o) {
   const int64_t cached = r.cache_bytes / std::max<int64_t>(1, decoder.cache_bytes_per_token());
   fmt::print(stderr,
              "{} tokens: prompt of {} prefilled in {:.1f} ms, then {:.0f} tokens/s ({} "
-             "attention, batch 1, {} thread{}{})\n",
+             "attention, batch 1, {} thread{}{}{})\n",
              r.tokens.size(), r.prompt_tokens, r.prefill_seconds * 1e3, r.tokens_per_second(),
              attention_name(config.attention), n_threads, n_threads == 1 ? "" : "s",
+             o.threads == 0 ? " at the end, chosen by measuring" : "",
              r.slides ? fmt::format(", window slid {} times", r.slides) : "");
   fmt::print(stderr,
              "KV cache: {} bytes holding {} tokens ({} bytes per token over {} layers, f32); {} "

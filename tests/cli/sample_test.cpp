@@ -97,7 +97,13 @@ TEST_CASE("attnlab sample: seeds reproduce, the report tells speed and cache siz
   CHECK(a.out[0] == '\n');  // the default prompt is a newline
   // 1 prompt token + 24 steps fed: 25 tokens of 2·(8 + 4)·4 bytes.
   CHECK(contains(a.err, "25 tokens: prompt of 1 prefilled in "));
-  CHECK(contains(a.err, " tokens/s (mla attention, batch 1, 1 thread)"));
+  // --threads 0 (the default) reports what it ended on, 1 or every core.
+  CHECK((contains(a.err,
+                  " tokens/s (mla attention, batch 1, 1 thread at the end, chosen by "
+                  "measuring)") ||
+         contains(a.err, " threads at the end, chosen by measuring)")));
+  const CommandResult one = sample(ck.dec, {"--tokens", "5", "--threads", "1"});
+  CHECK(contains(one.err, " tokens/s (mla attention, batch 1, 1 thread)"));
   CHECK(contains(a.err,
                  "KV cache: 2400 bytes holding 25 tokens (96 bytes per token over 2 "
                  "layers, f32); 3072 bytes allocated for max_seq_len 32\n"));
