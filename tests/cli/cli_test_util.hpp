@@ -6,6 +6,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -105,5 +106,19 @@ inline CommandResult run_attnlab(const std::vector<std::string>& args) {
   return run_command(command_line);
 }
 #endif
+
+// The PyTorch reference cases of tests/data/reference (each a directory with
+// an expected.safetensors), sorted by name.
+inline std::vector<std::filesystem::path> reference_cases() {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(ATTNLAB_SOURCE_DIR) / "tests" / "data" / "reference";
+  std::vector<fs::path> cases;
+  if (fs::is_directory(root))
+    for (const auto& entry : fs::directory_iterator(root))
+      if (entry.is_directory() && fs::exists(entry.path() / "expected.safetensors"))
+        cases.push_back(entry.path());
+  std::sort(cases.begin(), cases.end());
+  return cases;
+}
 
 }  // namespace attnlab::testing

@@ -15,13 +15,10 @@ namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
+using test::contains;
 using testing::CommandResult;
 using testing::run_attnlab;
 using testing::TempDir;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 TEST_CASE("attnlab convert checks agreement, then writes the decoder form") {
   TempDir tmp("attnlab-convert");

@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CommandResult;
+using testing::reference_cases;
 using testing::run_attnlab;
 using testing::TempDir;
 
@@ -40,17 +41,6 @@ double relative_error(const SafetensorsFile& actual, const SafetensorsFile& expe
     scale = std::max(scale, std::abs(y[i]));
   }
   return diff / std::max(scale, 1e-30);
-}
-
-std::vector<fs::path> reference_cases() {
-  const fs::path root = fs::path(ATTNLAB_SOURCE_DIR) / "tests" / "data" / "reference";
-  std::vector<fs::path> cases;
-  if (fs::is_directory(root))
-    for (const auto& entry : fs::directory_iterator(root))
-      if (entry.is_directory() && fs::exists(entry.path() / "expected.safetensors"))
-        cases.push_back(entry.path());
-  std::sort(cases.begin(), cases.end());
-  return cases;
 }
 
 void write_batch(const std::string& path, int64_t B, int64_t T, int64_t vocab, uint64_t seed) {

@@ -30,20 +30,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CommandResult;
+using testing::reference_cases;
 using testing::run_attnlab;
 using testing::TempDir;
-
-// The case directories, sorted by name.
-std::vector<fs::path> reference_cases() {
-  const fs::path root = fs::path(ATTNLAB_SOURCE_DIR) / "tests" / "data" / "reference";
-  std::vector<fs::path> cases;
-  if (fs::is_directory(root))
-    for (const auto& entry : fs::directory_iterator(root))
-      if (entry.is_directory() && fs::exists(entry.path() / "expected.safetensors"))
-        cases.push_back(entry.path());
-  std::sort(cases.begin(), cases.end());
-  return cases;
-}
 
 std::string join(const std::set<std::string>& names) {
   std::string out;

@@ -15,13 +15,10 @@
 namespace attnlab {
 namespace {
 
+using test::contains;
 using testing::CommandResult;
 using testing::run_attnlab;
 using testing::TempDir;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 constexpr const char* kCorpus = "First Citizen:\nBefore we proceed any further, hear me speak.\n";
 
