@@ -20,28 +20,16 @@ namespace attnlab {
 namespace {
 
 // ------------------------------------------------------------------- BLAS
-// Every product goes through tensor/blas.hpp, which shares the large ones
-// (the weight matrices) among our threads and sends a single row to ?gemv.
-
-// c [m, n] = alpha · a [m, k] · b [n, k]ᵀ + beta · c
-template <typename T>
-void gemm_nt(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
-             int64_t ldb, T beta, T* c, int64_t ldc) {
-  blas::gemm<T>(false, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-// c [m, n] = alpha · a [m, k] · b [k, n] + beta · c
-template <typename T>
-void gemm_nn(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
-             int64_t ldb, T beta, T* c, int64_t ldc) {
-  blas::gemm<T>(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
+// Every product goes through tensor/blas.hpp: the weight matrices with
+// blas::gemm, which shares them among our threads and sends a single row to
+// ?gemv; the small per-head attention products on the calling thread.
 
 // out [rows, n] (row stride ldo) = x [rows, k] (row stride ldx) · w [n, k]ᵀ
 // (+ out when beta = 1): a Linear layer.
 template <typename T>
 void linear(T* out, int64_t ldo, const T* x, int64_t ldx, const Tensor& w, int64_t rows, T beta) {
-  gemm_nt<T>(rows, w.size(0), w.size(1), T(1), x, ldx, w.data<T>(), w.size(1), beta, out, ldo);
+  blas::gemm<T>(false, true, rows, w.size(0), w.size(1), T(1), x, ldx, w.data<T>(), w.size(1), beta,
+                out, ldo);
 }
 
 template <typename T>
@@ -391,7 +379,8 @@ void Decoder::Impl::attend_one(int64_t b, const T* keys, int64_t k_batch, int64_
     const T* vg = values + b * v_batch + g * v_head;            // [Tk, v_dim], rows v_token apart
     T* og = att.data<T>() + b * H * v_dim + g * G * v_dim;      // [G, v_dim]
     // s [G, Tk] = scale · q·kᵀ
-    gemm_nt<T>(G, Tk, q_dim, static_cast<T>(scale), qg, q_dim, kg, k_token, T(0), s, Tk);
+    blas::gemm_on_this_thread<T>(false, true, G, Tk, q_dim, static_cast<T>(scale), qg, q_dim, kg,
+                                 k_token, T(0), s, Tk);
     T* inv = row_scale.data<T>();
     for (int64_t r = 0; r < G; ++r) {
       T* row = s + r * Tk;
@@ -404,7 +393,8 @@ void Decoder::Impl::attend_one(int64_t b, const T* keys, int64_t k_batch, int64_
       inv[r] = T(1) / sum;
     }
     // o [G, v_dim] = p · v, then divided by each row's sum (as the training kernel does)
-    gemm_nn<T>(G, v_dim, Tk, T(1), s, Tk, vg, v_token, T(0), og, v_dim);
+    blas::gemm_on_this_thread<T>(false, false, G, v_dim, Tk, T(1), s, Tk, vg, v_token, T(0), og,
+                                 v_dim);
     for (int64_t r = 0; r < G; ++r)
       for (int64_t c = 0; c < v_dim; ++c) og[r * v_dim + c] *= inv[r];
   }

@@ -24,10 +24,12 @@ CBLAS_TRANSPOSE op(bool trans) {
   return trans ? CblasTrans : CblasNoTrans;
 }
 
+}  // namespace
+
 // One single-threaded call. A single row of C is y = op(B)ᵀ · x, a gemv.
 template <typename T>
-void gemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
-                const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+void gemm_on_this_thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                         int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   if (m == 1) {
     // op(B) is [k, n]: stored [k, n] (tb false) or [n, k] (tb true). The row
     // of op(A) steps by 1 (A is [1, k]) or by lda (A is [k, 1]).
@@ -45,8 +47,6 @@ void gemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, cons
     cblas_dgemm(CblasRowMajor, op(ta), op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-}  // namespace
-
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
@@ -57,7 +57,7 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   const int64_t parts = std::min<int64_t>(threads, tiles);
   const bool worth_it = m * n * k >= kParallelWork || n * k >= kParallelWeights;
   if (parts <= 1 || !worth_it) {
-    gemm_block<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_on_this_thread<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
 #pragma omp parallel for num_threads(parts) schedule(static)
@@ -66,14 +66,20 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     const int64_t hi = std::min(side, tiles * (p + 1) / parts * kTile);
     if (split_rows) {  // rows lo..hi of op(A) and of C
       const T* ap = a + (ta ? lo : lo * lda);
-      gemm_block<T>(ta, tb, hi - lo, n, k, alpha, ap, lda, b, ldb, beta, c + lo * ldc, ldc);
+      gemm_on_this_thread<T>(ta, tb, hi - lo, n, k, alpha, ap, lda, b, ldb, beta, c + lo * ldc,
+                             ldc);
     } else {  // columns lo..hi of op(B) and of C
       const T* bp = b + (tb ? lo * ldb : lo);
-      gemm_block<T>(ta, tb, m, hi - lo, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc);
+      gemm_on_this_thread<T>(ta, tb, m, hi - lo, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc);
     }
   }
 }
 
+template void gemm_on_this_thread<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
+                                         int64_t, const float*, int64_t, float, float*, int64_t);
+template void gemm_on_this_thread<double>(bool, bool, int64_t, int64_t, int64_t, double,
+                                          const double*, int64_t, const double*, int64_t, double,
+                                          double*, int64_t);
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                           const float*, int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,

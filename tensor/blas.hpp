@@ -21,4 +21,12 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 
+// The same product on the calling thread only: for many small products in a
+// row (the decoder's per-head attention over its cache), where waking other
+// threads for each would cost more than it saves.
+template <typename T>
+void gemm_on_this_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+                         const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
+                         int64_t ldc);
+
 }  // namespace attnlab::blas
