@@ -1,11 +1,11 @@
-#include "autograd/gradcheck.hpp"
+#include "attnlab/autograd/gradcheck.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 #include <unordered_set>
 
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 namespace attnlab {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/variable.hpp"
+#include "attnlab/autograd/variable.hpp"
 
 namespace attnlab {
 

@@ -1,4 +1,4 @@
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "autograd/variable.hpp"
-#include "tensor/ops.hpp"
+#include "attnlab/autograd/variable.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 namespace attnlab {
 

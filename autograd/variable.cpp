@@ -1,9 +1,9 @@
-#include "autograd/variable.hpp"
+#include "attnlab/autograd/variable.hpp"
 
 #include <unordered_set>
 
-#include "autograd/ops.hpp"
-#include "tensor/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 namespace attnlab {
 namespace {

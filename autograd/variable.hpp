@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 namespace attnlab {
 

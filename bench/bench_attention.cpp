@@ -14,8 +14,8 @@
 #include <cstdlib>
 #include <vector>
 
-#include "tensor/attention.hpp"
-#include "tensor/threads.hpp"
+#include "attnlab/tensor/attention.hpp"
+#include "attnlab/tensor/threads.hpp"
 
 using namespace attnlab;
 

@@ -16,11 +16,11 @@
 #include <cmath>
 #include <vector>
 
-#include "tensor/kernels/kernels.hpp"
-#include "tensor/ops.hpp"
-#if __has_include("tensor/rms_norm.hpp")
-#include "tensor/rms_norm.hpp"
-#include "tensor/threads.hpp"
+#include "attnlab/tensor/kernels/kernels.hpp"
+#include "attnlab/tensor/ops.hpp"
+#if __has_include("attnlab/tensor/rms_norm.hpp")
+#include "attnlab/tensor/rms_norm.hpp"
+#include "attnlab/tensor/threads.hpp"
 #define ATTNLAB_BENCH_RMS_NORM 1
 #endif
 

@@ -46,16 +46,16 @@
 #include <string>
 #include <vector>
 
-#include "autograd/ops.hpp"
-#include "models/checkpoint.hpp"
-#include "models/safetensors.hpp"
-#include "tensor/storage.hpp"
-#include "tensor/threads.hpp"
-#include "train/adamw.hpp"
-#include "train/grad_clip.hpp"
-#if __has_include("models/decoder.hpp")
-#include "models/decoder.hpp"
-#include "models/decoder_checkpoint.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/safetensors.hpp"
+#include "attnlab/tensor/storage.hpp"
+#include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/adamw.hpp"
+#include "attnlab/train/grad_clip.hpp"
+#if __has_include("attnlab/models/decoder.hpp")
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
 #define ATTNLAB_HAVE_DECODER 1
 #endif
 

@@ -7,10 +7,10 @@
 
 #include <filesystem>
 
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
 #include "cli/commands.hpp"
 #include "cli/validators.hpp"
-#include "models/decoder.hpp"
-#include "models/decoder_checkpoint.hpp"
 
 namespace attnlab::cli {
 namespace {

@@ -4,11 +4,11 @@
 
 #include <cmath>
 
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/dataset.hpp"
+#include "attnlab/train/trainer.hpp"
 #include "cli/commands.hpp"
-#include "models/checkpoint.hpp"
-#include "tensor/threads.hpp"
-#include "train/dataset.hpp"
-#include "train/trainer.hpp"
 
 namespace attnlab::cli {
 namespace {

@@ -3,12 +3,12 @@
 // (models/memory_estimate.hpp) for a batch size and sequence length.
 #include <fmt/format.h>
 
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/language_model.hpp"
+#include "attnlab/models/memory_estimate.hpp"
+#include "attnlab/models/safetensors.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
-#include "models/checkpoint.hpp"
-#include "models/language_model.hpp"
-#include "models/memory_estimate.hpp"
-#include "models/safetensors.hpp"
 
 namespace attnlab::cli {
 namespace {

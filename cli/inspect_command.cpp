@@ -7,13 +7,13 @@
 
 #include <filesystem>
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/models/batch_file.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/safetensors.hpp"
+#include "attnlab/tensor/cross_entropy.hpp"
 #include "cli/commands.hpp"
-#include "models/batch_file.hpp"
-#include "models/checkpoint.hpp"
-#include "models/decoder.hpp"
-#include "models/safetensors.hpp"
-#include "tensor/cross_entropy.hpp"
 
 namespace attnlab::cli {
 namespace {

@@ -9,9 +9,9 @@
 #include <exception>
 #include <string>
 
+#include "attnlab/tensor/error.hpp"
+#include "attnlab/tensor/threads.hpp"
 #include "cli/commands.hpp"
-#include "tensor/error.hpp"
-#include "tensor/threads.hpp"
 
 int main(int argc, char** argv) {
   attnlab::bound_openmp_spinning(argv);  // see tensor/threads.hpp: how idle threads wait

@@ -2,7 +2,7 @@
 
 #include <fmt/ranges.h>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab::cli {
 

@@ -6,14 +6,14 @@
 
 #include <cstdio>
 
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
+#include "attnlab/models/memory_estimate.hpp"
+#include "attnlab/models/sampling.hpp"
+#include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/tokenizer.hpp"
 #include "cli/commands.hpp"
 #include "cli/validators.hpp"
-#include "models/decoder.hpp"
-#include "models/decoder_checkpoint.hpp"
-#include "models/memory_estimate.hpp"
-#include "models/sampling.hpp"
-#include "tensor/threads.hpp"
-#include "train/tokenizer.hpp"
 
 namespace attnlab::cli {
 namespace {

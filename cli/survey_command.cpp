@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "attnlab/models/atomic_file.hpp"
+#include "attnlab/tensor/error.hpp"
+#include "attnlab/train/progress.hpp"
+#include "attnlab/train/survey.hpp"
 #include "cli/commands.hpp"
-#include "models/atomic_file.hpp"
-#include "tensor/error.hpp"
-#include "train/progress.hpp"
-#include "train/survey.hpp"
 
 namespace attnlab::cli {
 

@@ -9,14 +9,14 @@
 #include <filesystem>
 #include <optional>
 
+#include "attnlab/models/memory_estimate.hpp"
+#include "attnlab/models/safetensors.hpp"
+#include "attnlab/tensor/error.hpp"
+#include "attnlab/train/progress.hpp"
+#include "attnlab/train/training_run.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "cli/validators.hpp"
-#include "models/memory_estimate.hpp"
-#include "models/safetensors.hpp"
-#include "tensor/error.hpp"
-#include "train/progress.hpp"
-#include "train/training_run.hpp"
 
 namespace attnlab::cli {
 namespace {

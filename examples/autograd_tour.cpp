@@ -5,9 +5,9 @@
 // smallest possible "training loop".
 #include <fmt/format.h>
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/ops.hpp"
-#include "tensor/threads.hpp"
+#include "attnlab/autograd/gradcheck.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/tensor/threads.hpp"
 
 using namespace attnlab;
 

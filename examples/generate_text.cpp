@@ -14,16 +14,16 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "autograd/ops.hpp"
-#include "models/checkpoint.hpp"
-#include "models/decoder.hpp"
-#include "models/decoder_checkpoint.hpp"
-#include "models/sampling.hpp"
-#include "tensor/threads.hpp"
-#include "train/adamw.hpp"
-#include "train/dataset.hpp"
-#include "train/lr_schedule.hpp"
-#include "train/tokenizer.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
+#include "attnlab/models/sampling.hpp"
+#include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/adamw.hpp"
+#include "attnlab/train/dataset.hpp"
+#include "attnlab/train/lr_schedule.hpp"
+#include "attnlab/train/tokenizer.hpp"
 
 using namespace attnlab;
 namespace fs = std::filesystem;

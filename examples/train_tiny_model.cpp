@@ -9,13 +9,13 @@
 
 #include <cmath>
 
-#include "autograd/ops.hpp"
-#include "models/language_model.hpp"
-#include "tensor/threads.hpp"
-#include "train/adamw.hpp"
-#include "train/dataset.hpp"
-#include "train/grad_clip.hpp"
-#include "train/lr_schedule.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/models/language_model.hpp"
+#include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/adamw.hpp"
+#include "attnlab/train/dataset.hpp"
+#include "attnlab/train/grad_clip.hpp"
+#include "attnlab/train/lr_schedule.hpp"
 
 using namespace attnlab;
 

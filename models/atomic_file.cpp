@@ -1,4 +1,4 @@
-#include "models/atomic_file.hpp"
+#include "attnlab/models/atomic_file.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -12,7 +12,7 @@
 #include <streambuf>
 #include <vector>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab {
 namespace {

@@ -1,8 +1,8 @@
-#include "models/batch_file.hpp"
+#include "attnlab/models/batch_file.hpp"
 
 #include <algorithm>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "models/safetensors.hpp"
+#include "attnlab/models/safetensors.hpp"
 
 namespace attnlab {
 

@@ -1,10 +1,10 @@
-#include "models/checkpoint.hpp"
+#include "attnlab/models/checkpoint.hpp"
 
 #include <fmt/format.h>
 
 #include <set>
 
-#include "models/safetensors.hpp"
+#include "attnlab/models/safetensors.hpp"
 
 namespace attnlab {
 

@@ -23,9 +23,9 @@
 #include <utility>
 #include <vector>
 
-#include "models/config.hpp"
-#include "models/language_model.hpp"
-#include "models/safetensors.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/models/language_model.hpp"
+#include "attnlab/models/safetensors.hpp"
 
 namespace attnlab {
 

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "tensor/shape.hpp"
+#include "attnlab/tensor/shape.hpp"
 
 namespace attnlab {
 

@@ -3,7 +3,7 @@
 // Layout: every activation buffer holds rows = B · chunk tokens, row n = b ·
 // len + t for token t of sequence b in the current call of `len` tokens. All
 // buffers are allocated in the constructor; prefill and step only index them.
-#include "models/decoder.hpp"
+#include "attnlab/models/decoder.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,10 +11,10 @@
 #include <limits>
 #include <numeric>
 
-#include "tensor/attention.hpp"
-#include "tensor/blas.hpp"
-#include "tensor/rms_norm.hpp"
-#include "tensor/rope.hpp"
+#include "attnlab/tensor/attention.hpp"
+#include "attnlab/tensor/blas.hpp"
+#include "attnlab/tensor/rms_norm.hpp"
+#include "attnlab/tensor/rope.hpp"
 
 namespace attnlab {
 namespace {

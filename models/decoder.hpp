@@ -42,9 +42,9 @@
 #include <span>
 #include <vector>
 
-#include "models/config.hpp"
-#include "models/decoder_checkpoint.hpp"
-#include "models/kv_cache.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
+#include "attnlab/models/kv_cache.hpp"
 
 namespace attnlab {
 

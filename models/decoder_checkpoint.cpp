@@ -1,12 +1,12 @@
-#include "models/decoder_checkpoint.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
-#include "autograd/variable.hpp"
-#include "models/decoder.hpp"
-#include "tensor/ops.hpp"
+#include "attnlab/autograd/variable.hpp"
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 namespace attnlab {
 namespace {

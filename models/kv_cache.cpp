@@ -1,4 +1,4 @@
-#include "models/kv_cache.hpp"
+#include "attnlab/models/kv_cache.hpp"
 
 namespace attnlab {
 namespace {

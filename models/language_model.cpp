@@ -1,9 +1,9 @@
-#include "models/language_model.hpp"
+#include "attnlab/models/language_model.hpp"
 
 #include <cmath>
 #include <map>
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 namespace {

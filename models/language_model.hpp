@@ -17,11 +17,11 @@
 #include <span>
 #include <vector>
 
-#include "models/config.hpp"
-#include "nn/embedding.hpp"
-#include "nn/module.hpp"
-#include "nn/rms_norm.hpp"
-#include "nn/transformer_block.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/nn/embedding.hpp"
+#include "attnlab/nn/module.hpp"
+#include "attnlab/nn/rms_norm.hpp"
+#include "attnlab/nn/transformer_block.hpp"
 
 namespace attnlab {
 

@@ -1,4 +1,4 @@
-#include "models/memory_estimate.hpp"
+#include "attnlab/models/memory_estimate.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <vector>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab {
 namespace {

@@ -62,7 +62,7 @@
 #include <optional>
 #include <string>
 
-#include "models/config.hpp"
+#include "attnlab/models/config.hpp"
 
 namespace attnlab {
 

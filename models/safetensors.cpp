@@ -1,4 +1,4 @@
-#include "models/safetensors.hpp"
+#include "attnlab/models/safetensors.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -14,7 +14,7 @@
 #include <set>
 #include <sstream>
 
-#include "models/atomic_file.hpp"
+#include "attnlab/models/atomic_file.hpp"
 
 namespace attnlab {
 namespace {

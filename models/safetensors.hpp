@@ -29,7 +29,7 @@
 #include <variant>
 #include <vector>
 
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 namespace attnlab {
 

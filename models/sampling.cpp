@@ -1,4 +1,4 @@
-#include "models/sampling.hpp"
+#include "attnlab/models/sampling.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -22,9 +22,9 @@
 #include <span>
 #include <vector>
 
-#include "models/decoder.hpp"
-#include "tensor/random.hpp"
-#include "tensor/threads.hpp"
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/tensor/random.hpp"
+#include "attnlab/tensor/threads.hpp"
 
 namespace attnlab {
 

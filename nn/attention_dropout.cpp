@@ -1,4 +1,4 @@
-#include "nn/attention_dropout.hpp"
+#include "attnlab/nn/attention_dropout.hpp"
 
 #include <limits>
 

@@ -9,7 +9,7 @@
 // checks this), so the fused op stays the one used whenever dropout is off.
 #pragma once
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

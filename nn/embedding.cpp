@@ -1,6 +1,6 @@
-#include "nn/embedding.hpp"
+#include "attnlab/nn/embedding.hpp"
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <span>
 
-#include "nn/module.hpp"
+#include "attnlab/nn/module.hpp"
 
 namespace attnlab {
 

@@ -1,6 +1,6 @@
-#include "nn/feed_forward.hpp"
+#include "attnlab/nn/feed_forward.hpp"
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 namespace {

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "nn/linear.hpp"
+#include "attnlab/nn/linear.hpp"
 
 namespace attnlab {
 

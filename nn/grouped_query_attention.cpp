@@ -1,9 +1,9 @@
-#include "nn/grouped_query_attention.hpp"
+#include "attnlab/nn/grouped_query_attention.hpp"
 
 #include <cmath>
 
-#include "autograd/ops.hpp"
-#include "nn/attention_dropout.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/nn/attention_dropout.hpp"
 
 namespace attnlab {
 namespace {

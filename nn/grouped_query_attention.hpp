@@ -15,8 +15,8 @@
 
 #include <cstdint>
 
-#include "nn/linear.hpp"
-#include "nn/rotary_embedding.hpp"
+#include "attnlab/nn/linear.hpp"
+#include "attnlab/nn/rotary_embedding.hpp"
 
 namespace attnlab {
 

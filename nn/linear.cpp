@@ -1,6 +1,6 @@
-#include "nn/linear.hpp"
+#include "attnlab/nn/linear.hpp"
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

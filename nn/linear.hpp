@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "nn/module.hpp"
+#include "attnlab/nn/module.hpp"
 
 namespace attnlab {
 

@@ -1,9 +1,9 @@
-#include "nn/mixture_of_experts.hpp"
+#include "attnlab/nn/mixture_of_experts.hpp"
 
 #include <algorithm>
 #include <numeric>
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 namespace {

@@ -23,7 +23,7 @@
 #include <memory>
 #include <vector>
 
-#include "nn/feed_forward.hpp"
+#include "attnlab/nn/feed_forward.hpp"
 
 namespace attnlab {
 

@@ -1,4 +1,4 @@
-#include "nn/module.hpp"
+#include "attnlab/nn/module.hpp"
 
 namespace attnlab {
 

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/variable.hpp"
+#include "attnlab/autograd/variable.hpp"
 
 namespace attnlab {
 

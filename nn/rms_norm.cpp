@@ -1,6 +1,6 @@
-#include "nn/rms_norm.hpp"
+#include "attnlab/nn/rms_norm.hpp"
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

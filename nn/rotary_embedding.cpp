@@ -1,8 +1,8 @@
-#include "nn/rotary_embedding.hpp"
+#include "attnlab/nn/rotary_embedding.hpp"
 
 #include <cmath>
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

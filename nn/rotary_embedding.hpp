@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-#include "autograd/variable.hpp"
+#include "attnlab/autograd/variable.hpp"
 
 namespace attnlab {
 

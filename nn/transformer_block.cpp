@@ -1,6 +1,6 @@
-#include "nn/transformer_block.hpp"
+#include "attnlab/nn/transformer_block.hpp"
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 namespace {

@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <memory>
 
-#include "nn/feed_forward.hpp"
-#include "nn/grouped_query_attention.hpp"
-#include "nn/mixture_of_experts.hpp"
-#include "nn/multi_latent_attention.hpp"
-#include "nn/rms_norm.hpp"
+#include "attnlab/nn/feed_forward.hpp"
+#include "attnlab/nn/grouped_query_attention.hpp"
+#include "attnlab/nn/mixture_of_experts.hpp"
+#include "attnlab/nn/multi_latent_attention.hpp"
+#include "attnlab/nn/rms_norm.hpp"
 
 namespace attnlab {
 

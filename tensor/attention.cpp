@@ -9,7 +9,7 @@
 //
 // This file is compiled once per SIMD target (Highway's foreach_target) and
 // HWY_DYNAMIC_DISPATCH picks the best one for this CPU at run time.
-#include "tensor/attention.hpp"
+#include "attnlab/tensor/attention.hpp"
 
 #include <hwy/aligned_allocator.h>
 

@@ -33,7 +33,7 @@
 
 #include <cstdint>
 
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 namespace attnlab {
 

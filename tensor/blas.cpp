@@ -1,4 +1,4 @@
-#include "tensor/blas.hpp"
+#include "attnlab/tensor/blas.hpp"
 
 #include <cblas.h>
 #include <omp.h>

@@ -1,7 +1,7 @@
 // Cross-entropy kernels: the math is in cross_entropy.hpp. Compiled once per
 // SIMD target (Highway's foreach_target); HWY_DYNAMIC_DISPATCH picks one at
 // run time.
-#include "tensor/cross_entropy.hpp"
+#include "attnlab/tensor/cross_entropy.hpp"
 
 #include <hwy/aligned_allocator.h>
 

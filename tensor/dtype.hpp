@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab {
 

@@ -2,9 +2,9 @@
 // describe each operand without copying: a row-major matrix view is either
 // "plain" (unit stride along its rows) or "transposed" (unit stride down its
 // columns), and BLAS takes either with a leading dimension.
-#include "tensor/blas.hpp"
+#include "attnlab/tensor/blas.hpp"
 
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 namespace attnlab {
 namespace {

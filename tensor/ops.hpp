@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 namespace attnlab {
 

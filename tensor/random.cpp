@@ -1,4 +1,4 @@
-#include "tensor/random.hpp"
+#include "attnlab/tensor/random.hpp"
 
 #include <cmath>
 #include <numbers>

@@ -1,6 +1,6 @@
 // RMSNorm kernels: the math is in rms_norm.hpp. Compiled once per SIMD target
 // (Highway's foreach_target); HWY_DYNAMIC_DISPATCH picks one at run time.
-#include "tensor/rms_norm.hpp"
+#include "attnlab/tensor/rms_norm.hpp"
 
 #include <hwy/aligned_allocator.h>
 

@@ -16,7 +16,7 @@
 
 #include <cstdint>
 
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 namespace attnlab {
 

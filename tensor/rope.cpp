@@ -1,5 +1,5 @@
 // RoPE kernels: the math is in rope.hpp.
-#include "tensor/rope.hpp"
+#include "attnlab/tensor/rope.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 namespace attnlab {
 

@@ -1,9 +1,9 @@
-#include "tensor/shape.hpp"
+#include "attnlab/tensor/shape.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab {
 

@@ -1,4 +1,4 @@
-#include "tensor/storage.hpp"
+#include "attnlab/tensor/storage.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // SwiGLU kernels: the math is in swiglu.hpp. Compiled once per SIMD target
 // (Highway's foreach_target); HWY_DYNAMIC_DISPATCH picks one at run time.
-#include "tensor/swiglu.hpp"
+#include "attnlab/tensor/swiglu.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,7 @@
 
 #include <hwy/highway.h>
 
-#include "tensor/kernels/simd-inl.hpp"
+#include "attnlab/tensor/kernels/simd-inl.hpp"
 
 HWY_BEFORE_NAMESPACE();
 namespace attnlab::HWY_NAMESPACE {

@@ -1,4 +1,4 @@
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <type_traits>
 
-#include "tensor/kernels/kernels.hpp"
+#include "attnlab/tensor/kernels/kernels.hpp"
 
 namespace attnlab {
 namespace {

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "tensor/dtype.hpp"
-#include "tensor/random.hpp"
-#include "tensor/shape.hpp"
-#include "tensor/storage.hpp"
+#include "attnlab/tensor/dtype.hpp"
+#include "attnlab/tensor/random.hpp"
+#include "attnlab/tensor/shape.hpp"
+#include "attnlab/tensor/storage.hpp"
 
 namespace attnlab {
 

@@ -1,4 +1,4 @@
-#include "tensor/threads.hpp"
+#include "attnlab/tensor/threads.hpp"
 
 #include <cblas.h>
 #include <omp.h>

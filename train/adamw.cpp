@@ -1,6 +1,6 @@
-#include "train/adamw.hpp"
+#include "attnlab/train/adamw.hpp"
 
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 namespace attnlab {
 

@@ -1,4 +1,4 @@
-#include "train/dataset.hpp"
+#include "attnlab/train/dataset.hpp"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <system_error>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab {
 

@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tensor/random.hpp"
-#include "train/tokenizer.hpp"
+#include "attnlab/tensor/random.hpp"
+#include "attnlab/train/tokenizer.hpp"
 
 namespace attnlab {
 

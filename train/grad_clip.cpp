@@ -1,8 +1,8 @@
-#include "train/grad_clip.hpp"
+#include "attnlab/train/grad_clip.hpp"
 
 #include <cmath>
 
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 namespace attnlab {
 

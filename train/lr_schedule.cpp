@@ -1,4 +1,4 @@
-#include "train/lr_schedule.hpp"
+#include "attnlab/train/lr_schedule.hpp"
 
 #include <cmath>
 #include <numbers>

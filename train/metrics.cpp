@@ -1,12 +1,12 @@
-#include "train/metrics.hpp"
+#include "attnlab/train/metrics.hpp"
 
 #include <fmt/format.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "models/atomic_file.hpp"
-#include "tensor/error.hpp"
+#include "attnlab/models/atomic_file.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab {
 

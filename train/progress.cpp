@@ -1,4 +1,4 @@
-#include "train/progress.hpp"
+#include "attnlab/train/progress.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>

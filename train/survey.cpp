@@ -1,4 +1,4 @@
-#include "train/survey.hpp"
+#include "attnlab/train/survey.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -17,16 +17,16 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "models/atomic_file.hpp"
-#include "models/checkpoint.hpp"
-#include "models/decoder.hpp"
-#include "models/sampling.hpp"
-#include "tensor/threads.hpp"
-#include "train/dataset.hpp"
-#include "train/metrics.hpp"
-#include "train/progress.hpp"
-#include "train/svg_chart.hpp"
-#include "train/training_run.hpp"
+#include "attnlab/models/atomic_file.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/sampling.hpp"
+#include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/dataset.hpp"
+#include "attnlab/train/metrics.hpp"
+#include "attnlab/train/progress.hpp"
+#include "attnlab/train/svg_chart.hpp"
+#include "attnlab/train/training_run.hpp"
 
 extern char** environ;
 

@@ -1,4 +1,4 @@
-#include "train/svg_chart.hpp"
+#include "attnlab/train/svg_chart.hpp"
 
 #include <fmt/format.h>
 

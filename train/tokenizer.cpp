@@ -1,12 +1,12 @@
-#include "train/tokenizer.hpp"
+#include "attnlab/train/tokenizer.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "tensor/error.hpp"
-#include "train/utf8.hpp"
+#include "attnlab/tensor/error.hpp"
+#include "attnlab/train/utf8.hpp"
 
 namespace attnlab {
 

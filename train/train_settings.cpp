@@ -1,9 +1,9 @@
-#include "train/train_settings.hpp"
+#include "attnlab/train/train_settings.hpp"
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab {
 

@@ -1,9 +1,9 @@
-#include "train/trainer.hpp"
+#include "attnlab/train/trainer.hpp"
 
 #include <cmath>
 
-#include "autograd/ops.hpp"
-#include "train/grad_clip.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/train/grad_clip.hpp"
 
 namespace attnlab {
 namespace {

@@ -12,11 +12,11 @@
 #include <memory>
 #include <optional>
 
-#include "models/language_model.hpp"
-#include "train/adamw.hpp"
-#include "train/dataset.hpp"
-#include "train/lr_schedule.hpp"
-#include "train/train_settings.hpp"
+#include "attnlab/models/language_model.hpp"
+#include "attnlab/train/adamw.hpp"
+#include "attnlab/train/dataset.hpp"
+#include "attnlab/train/lr_schedule.hpp"
+#include "attnlab/train/train_settings.hpp"
 
 namespace attnlab {
 

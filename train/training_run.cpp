@@ -1,4 +1,4 @@
-#include "train/training_run.hpp"
+#include "attnlab/train/training_run.hpp"
 
 #include <fmt/format.h>
 
@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <map>
 
-#include "models/checkpoint.hpp"
-#include "tensor/threads.hpp"
-#include "train/metrics.hpp"
-#include "train/progress.hpp"
-#include "train/trainer.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/metrics.hpp"
+#include "attnlab/train/progress.hpp"
+#include "attnlab/train/trainer.hpp"
 
 namespace attnlab {
 namespace fs = std::filesystem;

@@ -21,8 +21,8 @@
 #include <optional>
 #include <string>
 
-#include "models/config.hpp"
-#include "train/train_settings.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/train/train_settings.hpp"
 
 namespace attnlab {
 

@@ -1,10 +1,10 @@
-#include "train/utf8.hpp"
+#include "attnlab/train/utf8.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab::utf8 {
 

@@ -12,8 +12,8 @@
 //
 // Saved for backward: q, k, v (the inputs), the output and the row
 // log-sum-exp lse [B, H, Tq]. Nothing T×T lives between the two passes.
-#include "tensor/attention.hpp"
-#include "autograd/ops.hpp"
+#include "attnlab/tensor/attention.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

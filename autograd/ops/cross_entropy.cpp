@@ -6,8 +6,8 @@
 // number per row; the softmax is recomputed in the backward's single pass.
 #include <vector>
 
-#include "autograd/ops.hpp"
-#include "tensor/cross_entropy.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/tensor/cross_entropy.hpp"
 
 namespace attnlab {
 

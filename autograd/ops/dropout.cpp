@@ -2,7 +2,7 @@
 // kept with probability 1 − p and scaled by 1/(1 − p), so the expected value
 // is unchanged and evaluation needs no rescaling.
 //   y = x ⊙ m,  m_i = 1/(1−p) with probability 1−p, else 0;   dx = g ⊙ m
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

@@ -1,6 +1,6 @@
 // Elementwise ops. Binary ops broadcast; accumulate_grad sums each gradient
 // back to its input's shape, so the lambdas below never undo broadcasting.
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

@@ -1,7 +1,7 @@
 // Indexing ops: picking rows (embedding lookup, routing tokens to experts),
 // picking elements along the last axis, and masking. Picking forward is
 // scattering (adding) backward, so a row picked twice gets both gradients.
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 namespace {

@@ -2,7 +2,7 @@
 //   dA = dC · Bᵀ   [M,N]·[N,K]
 //   dB = Aᵀ · dC   [K,M]·[M,N]
 // Bᵀ and Aᵀ are transposed views, which BLAS reads with no copy.
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 namespace {

@@ -2,7 +2,7 @@
 // broadcast, which `expand` does as a view (stride 0) with no copy.
 #include <algorithm>
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 namespace {

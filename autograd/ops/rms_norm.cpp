@@ -3,8 +3,8 @@
 //   dx = rstd · (g⊙w − x̂ · mean(g⊙w⊙x̂))
 //   dw = Σ_rows g ⊙ x̂
 // Saved for backward: x, w (the inputs) and rstd, one number per row.
-#include "tensor/rms_norm.hpp"
-#include "autograd/ops.hpp"
+#include "attnlab/tensor/rms_norm.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

@@ -3,8 +3,8 @@
 //   dx[2j]   =  g[2j]·cos + g[2j+1]·sin
 //   dx[2j+1] = −g[2j]·sin + g[2j+1]·cos
 // and channels r … d pass g through. Nothing is saved but the arguments.
-#include "tensor/rope.hpp"
-#include "autograd/ops.hpp"
+#include "attnlab/tensor/rope.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

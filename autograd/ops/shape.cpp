@@ -2,7 +2,7 @@
 // the input's layout: reshape it back, permute it back, pad it back.
 #include <numeric>
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

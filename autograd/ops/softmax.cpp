@@ -1,6 +1,6 @@
 // Softmax and log-softmax over the last axis. Both keep only their output y
 // for backward, which is all their derivatives need.
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

@@ -2,9 +2,9 @@
 //   da = g ⊙ b ⊙ s ⊙ (1 + a ⊙ (1 − s)),  s = sigmoid(a)
 //   db = g ⊙ silu(a)
 // Saved for backward: a and b (the inputs); s is recomputed.
-#include "tensor/swiglu.hpp"
+#include "attnlab/tensor/swiglu.hpp"
 
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab {
 

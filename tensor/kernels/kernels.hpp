@@ -10,9 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tensor/dtype.hpp"
-#include "tensor/error.hpp"
-#include "tensor/shape.hpp"
+#include "attnlab/tensor/dtype.hpp"
+#include "attnlab/tensor/error.hpp"
+#include "attnlab/tensor/shape.hpp"
 
 namespace attnlab::kernels {
 

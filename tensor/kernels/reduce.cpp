@@ -16,9 +16,9 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
-#include "tensor/kernels/kernels.hpp"
-#include "tensor/kernels/simd-inl.hpp"
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/kernels/kernels.hpp"
+#include "attnlab/tensor/kernels/simd-inl.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 HWY_BEFORE_NAMESPACE();
 namespace attnlab {

@@ -3,8 +3,8 @@
 
 #include <doctest/doctest.h>
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/gradcheck.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 namespace attnlab::testing {
 

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/ops.hpp"
+#include "attnlab/autograd/gradcheck.hpp"
+#include "attnlab/autograd/ops.hpp"
 
 int main(int argc, char** argv) {
   doctest::Context context(argc, argv);

@@ -41,8 +41,8 @@
 #include <string>
 #include <vector>
 
-#include "models/config.hpp"
-#include "models/safetensors.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/models/safetensors.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
 namespace attnlab {

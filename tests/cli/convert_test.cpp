@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <string>
 
-#include "models/checkpoint.hpp"
-#include "models/decoder_checkpoint.hpp"
-#include "models/safetensors.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
+#include "attnlab/models/safetensors.hpp"
 #include "tests/cli/cli_test_util.hpp"
 #include "tests/models/decoder_test_util.hpp"
 

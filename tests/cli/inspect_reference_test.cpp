@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "models/safetensors.hpp"
+#include "attnlab/models/safetensors.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
 namespace attnlab {

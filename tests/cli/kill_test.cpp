@@ -38,7 +38,7 @@
 #include <thread>
 #include <vector>
 
-#include "models/checkpoint.hpp"
+#include "attnlab/models/checkpoint.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
 namespace attnlab {

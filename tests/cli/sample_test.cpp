@@ -7,10 +7,10 @@
 #include <filesystem>
 #include <string>
 
-#include "models/checkpoint.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/train/tokenizer.hpp"
 #include "tests/cli/cli_test_util.hpp"
 #include "tests/models/decoder_test_util.hpp"
-#include "train/tokenizer.hpp"
 
 namespace attnlab {
 namespace {

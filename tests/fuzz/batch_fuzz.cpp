@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "models/batch_file.hpp"
+#include "attnlab/models/batch_file.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 using namespace attnlab;

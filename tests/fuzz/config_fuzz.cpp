@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "models/config.hpp"
-#include "models/memory_estimate.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/models/memory_estimate.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 using namespace attnlab;

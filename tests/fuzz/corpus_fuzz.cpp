@@ -10,9 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include "attnlab/train/dataset.hpp"
+#include "attnlab/train/tokenizer.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
-#include "train/dataset.hpp"
-#include "train/tokenizer.hpp"
 
 using namespace attnlab;
 

@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "tensor/error.hpp"
+#include "attnlab/tensor/error.hpp"
 
 namespace attnlab::fuzz {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "models/safetensors.hpp"
+#include "attnlab/models/safetensors.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 using namespace attnlab;

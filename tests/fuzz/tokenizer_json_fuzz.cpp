@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "attnlab/train/tokenizer.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
-#include "train/tokenizer.hpp"
 
 using namespace attnlab;
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "models/batch_file.hpp"
+#include "attnlab/models/batch_file.hpp"
 
 using namespace attnlab;
 

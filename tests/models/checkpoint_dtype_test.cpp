@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <string>
 
-#include "models/checkpoint.hpp"
-#include "models/decoder_checkpoint.hpp"
-#include "models/safetensors.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
+#include "attnlab/models/safetensors.hpp"
 
 using namespace attnlab;
 

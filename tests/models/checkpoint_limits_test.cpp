@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <string>
 
-#include "models/checkpoint.hpp"
-#include "models/safetensors.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/safetensors.hpp"
 
 using namespace attnlab;
 

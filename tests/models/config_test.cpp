@@ -7,8 +7,8 @@
 #include <numeric>
 #include <string>
 
-#include "models/config.hpp"
-#include "tensor/error.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/tensor/error.hpp"
 
 using namespace attnlab;
 

@@ -7,13 +7,13 @@
 
 #include <filesystem>
 
-#include "autograd/variable.hpp"
-#include "models/checkpoint.hpp"
-#include "models/decoder.hpp"
-#include "models/decoder_checkpoint.hpp"
-#include "models/safetensors.hpp"
-#include "tensor/ops.hpp"
-#include "tensor/storage.hpp"
+#include "attnlab/autograd/variable.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
+#include "attnlab/models/safetensors.hpp"
+#include "attnlab/tensor/ops.hpp"
+#include "attnlab/tensor/storage.hpp"
 #include "tests/models/decoder_test_util.hpp"
 
 using namespace attnlab;

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "models/config.hpp"
-#include "models/language_model.hpp"
-#include "tensor/error.hpp"
-#include "tensor/random.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/models/language_model.hpp"
+#include "attnlab/tensor/error.hpp"
+#include "attnlab/tensor/random.hpp"
 
 namespace attnlab::test {
 

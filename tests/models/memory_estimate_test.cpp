@@ -6,9 +6,9 @@
 #include <cmath>
 #include <string>
 
-#include "models/config.hpp"
-#include "models/memory_estimate.hpp"
-#include "tensor/error.hpp"
+#include "attnlab/models/config.hpp"
+#include "attnlab/models/memory_estimate.hpp"
+#include "attnlab/tensor/error.hpp"
 
 using namespace attnlab;
 

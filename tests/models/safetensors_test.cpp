@@ -10,8 +10,8 @@
 #include <limits>
 #include <string>
 
-#include "models/atomic_file.hpp"
-#include "models/safetensors.hpp"
+#include "attnlab/models/atomic_file.hpp"
+#include "attnlab/models/safetensors.hpp"
 
 using namespace attnlab;
 namespace fs = std::filesystem;

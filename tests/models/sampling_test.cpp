@@ -7,9 +7,9 @@
 #include <map>
 #include <set>
 
-#include "autograd/variable.hpp"
-#include "models/decoder.hpp"
-#include "models/sampling.hpp"
+#include "attnlab/autograd/variable.hpp"
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/sampling.hpp"
 #include "tests/models/decoder_test_util.hpp"
 
 using namespace attnlab;

@@ -1,8 +1,8 @@
 // Grouped-query attention (as MHA, GQA and MQA, with full, partial and no
 // RoPE) and multi-latent attention: values against loop references built
 // from MODEL-SPEC.md, and f64 gradient checks w.r.t. the input and every weight.
-#include "nn/grouped_query_attention.hpp"
-#include "nn/multi_latent_attention.hpp"
+#include "attnlab/nn/grouped_query_attention.hpp"
+#include "attnlab/nn/multi_latent_attention.hpp"
 #include "tests/nn/nn_test_util.hpp"
 
 using namespace attnlab;

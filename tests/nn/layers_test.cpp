@@ -1,11 +1,11 @@
 // Linear, Embedding, RMSNorm, RoPE's rotary width, and the two feed-forward
 // kinds: values against MODEL-SPEC.md's formulas, and f64 gradient checks
 // with respect to inputs and parameters.
-#include "nn/embedding.hpp"
-#include "nn/feed_forward.hpp"
-#include "nn/linear.hpp"
-#include "nn/rms_norm.hpp"
-#include "nn/rotary_embedding.hpp"
+#include "attnlab/nn/embedding.hpp"
+#include "attnlab/nn/feed_forward.hpp"
+#include "attnlab/nn/linear.hpp"
+#include "attnlab/nn/rms_norm.hpp"
+#include "attnlab/nn/rotary_embedding.hpp"
 #include "tests/nn/nn_test_util.hpp"
 
 using namespace attnlab;

@@ -1,7 +1,7 @@
 // Mixture of experts: routing (top-k, ties to the lower index), gates, the
 // output against a dense reference, experts no token chose, the
 // load-balancing loss by hand, and f64 gradient checks of output and loss.
-#include "nn/mixture_of_experts.hpp"
+#include "attnlab/nn/mixture_of_experts.hpp"
 #include "tests/nn/nn_test_util.hpp"
 
 using namespace attnlab;

@@ -1,6 +1,6 @@
 // Module: registration order and dotted names, lookup and replacement of
 // parameters, train/eval, zero_grad, and seeded, reproducible initialisation.
-#include "nn/transformer_block.hpp"
+#include "attnlab/nn/transformer_block.hpp"
 #include "tests/nn/nn_test_util.hpp"
 
 using namespace attnlab;

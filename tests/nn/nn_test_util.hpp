@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/module.hpp"
+#include "attnlab/nn/module.hpp"
 #include "tests/autograd/gradcheck_util.hpp"
 
 namespace attnlab::testing {

@@ -1,8 +1,8 @@
 // The pre-norm transformer block in its four shapes (GQA or MLA attention,
 // dense or MoE FFN): wiring against its own sub-layers, MODEL-SPEC.md's
 // parameter names, and f64 gradient checks of output and aux loss.
-#include "nn/transformer_block.hpp"
-#include "nn/attention_dropout.hpp"
+#include "attnlab/nn/transformer_block.hpp"
+#include "attnlab/nn/attention_dropout.hpp"
 #include "tests/nn/nn_test_util.hpp"
 
 using namespace attnlab;

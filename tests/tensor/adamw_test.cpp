@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 #include "tests/tensor/kernel_test_util.hpp"
 
 using namespace attnlab;

@@ -8,11 +8,11 @@
 #include <cmath>
 #include <vector>
 
-#include "tensor/attention.hpp"
-#include "tensor/cross_entropy.hpp"
-#include "tensor/rms_norm.hpp"
-#include "tensor/rope.hpp"
-#include "tensor/swiglu.hpp"
+#include "attnlab/tensor/attention.hpp"
+#include "attnlab/tensor/cross_entropy.hpp"
+#include "attnlab/tensor/rms_norm.hpp"
+#include "attnlab/tensor/rope.hpp"
+#include "attnlab/tensor/swiglu.hpp"
 
 using namespace attnlab;
 

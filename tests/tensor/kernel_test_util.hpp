@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "tensor/kernels/kernels.hpp"
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/kernels/kernels.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 namespace attnlab::test {
 

@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 
 using namespace attnlab;
 

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 #include "tests/tensor/kernel_test_util.hpp"
 
 using namespace attnlab;

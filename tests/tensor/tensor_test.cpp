@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "tensor/tensor.hpp"
+#include "attnlab/tensor/tensor.hpp"
 
 using namespace attnlab;
 

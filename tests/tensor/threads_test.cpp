@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "tensor/threads.hpp"
+#include "attnlab/tensor/threads.hpp"
 
 using namespace attnlab;
 

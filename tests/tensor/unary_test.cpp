@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "tensor/ops.hpp"
+#include "attnlab/tensor/ops.hpp"
 #include "tests/tensor/kernel_test_util.hpp"
 
 using namespace attnlab;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "train/tokenizer.hpp"
-#include "train/utf8.hpp"
+#include "attnlab/train/tokenizer.hpp"
+#include "attnlab/train/utf8.hpp"
 
 using namespace attnlab;
 

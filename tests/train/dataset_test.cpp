@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "tensor/error.hpp"
-#include "train/dataset.hpp"
+#include "attnlab/tensor/error.hpp"
+#include "attnlab/train/dataset.hpp"
 
 using namespace attnlab;
 namespace fs = std::filesystem;

@@ -3,9 +3,9 @@
 
 #include <cmath>
 
-#include "train/adamw.hpp"
-#include "train/grad_clip.hpp"
-#include "train/lr_schedule.hpp"
+#include "attnlab/train/adamw.hpp"
+#include "attnlab/train/grad_clip.hpp"
+#include "attnlab/train/lr_schedule.hpp"
 
 using namespace attnlab;
 

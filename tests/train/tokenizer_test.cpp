@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "tensor/error.hpp"
-#include "train/dataset.hpp"
-#include "train/tokenizer.hpp"
-#include "train/utf8.hpp"
+#include "attnlab/tensor/error.hpp"
+#include "attnlab/train/dataset.hpp"
+#include "attnlab/train/tokenizer.hpp"
+#include "attnlab/train/utf8.hpp"
 
 using namespace attnlab;
 

@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "autograd/ops.hpp"
-#include "models/checkpoint.hpp"
-#include "train/dataset.hpp"
-#include "train/metrics.hpp"
-#include "train/training_run.hpp"
+#include "attnlab/autograd/ops.hpp"
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/train/dataset.hpp"
+#include "attnlab/train/metrics.hpp"
+#include "attnlab/train/training_run.hpp"
 
 using namespace attnlab;
 namespace fs = std::filesystem;
