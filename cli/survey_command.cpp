@@ -8,6 +8,7 @@
 
 #include "attnlab/models/atomic_file.hpp"
 #include "attnlab/tensor/error.hpp"
+#include "attnlab/train/output_lock.hpp"
 #include "attnlab/train/progress.hpp"
 #include "attnlab/train/survey.hpp"
 #include "cli/commands.hpp"
@@ -39,6 +40,7 @@ void add_survey_command(CLI::App& app, const std::string& command_line) {
   cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
   cmd->callback([o, cmd] {
     ATTN_CHECK(!o->top_k || o->experts, "--top-k goes with --experts");
+    const OutputLock lock = OutputLock::directory(o->out_dir);  // one writer per directory
     o->exe = std::filesystem::read_symlink("/proc/self/exe").string();
     o->interactive = ProgressDisplay::stdout_is_terminal();
     const auto rows = run_survey(*o);

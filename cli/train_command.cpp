@@ -12,6 +12,7 @@
 #include "attnlab/models/memory_estimate.hpp"
 #include "attnlab/models/safetensors.hpp"
 #include "attnlab/tensor/error.hpp"
+#include "attnlab/train/output_lock.hpp"
 #include "attnlab/train/progress.hpp"
 #include "attnlab/train/training_run.hpp"
 #include "cli/commands.hpp"
@@ -128,6 +129,10 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
                  flag);
     std::optional<int64_t> steps;
     if (cmd.count("--steps")) steps = o.settings.steps;
+    // One writer per run directory (train/output_lock.hpp), from before the
+    // first read of the state it continues; a missing one is resume_run's to refuse.
+    std::optional<OutputLock> lock;
+    if (std::filesystem::is_directory(o.resume)) lock.emplace(OutputLock::directory(o.resume));
     remove_stale_temporaries(o.resume);
     check_resume_memory(o.resume);
     summary = resume_run(o.resume, steps, output);
@@ -141,6 +146,9 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
     run.config = model.resolve(vocab_size_of(run.settings.data_path));
     run.out_dir = o.out;
     check_training_memory(run.config, run.settings);
+    // Taken before start_run checks that the directory holds no run yet, so
+    // that check and the run's first file are one step for other writers.
+    const OutputLock lock = OutputLock::directory(o.out);
     remove_stale_temporaries(o.out);
     summary = start_run(run, output);
   }

@@ -15,6 +15,11 @@
 // behind it. A kill in the middle of a write leaves only its temporary,
 // `<name>.tmp.<pid>.<n>`, which `attnlab train` removes when it next starts
 // in the directory (tests/cli/kill_test.cpp kills a run 50 times to check).
+//
+// One process writes a run directory at a time: `attnlab train` holds an
+// OutputLock on it (output_lock.hpp) around start_run and resume_run, so the
+// check that the directory holds no run yet and the run's first file are one
+// step for other writers. A program calling these itself takes it the same way.
 #pragma once
 
 #include <functional>

@@ -27,22 +27,26 @@
 // the KV cache), refused with the estimate; an output that is an input; a
 // config breaking each rule of MODEL-SPEC.md, as a --config file (info,
 // train) and in a checkpoint's header (both checkpoint readers: info and
-// sample); and tensors breaking the spec's checkpoint rules (missing, unknown,
+// sample); tensors breaking the spec's checkpoint rules (missing, unknown,
 // wrong shape, wrong dtype, an optimizer tensor of no parameter, lm_head in a
-// tied model).
+// tied model); and an output directory another attnlab process is writing to
+// (this test holds its lock, train/output_lock.hpp: train, --resume, survey).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "attnlab/models/config.hpp"
 #include "attnlab/models/safetensors.hpp"
+#include "attnlab/train/output_lock.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
 namespace attnlab {
@@ -186,6 +190,7 @@ std::string header_checkpoint(const BadConfig& c) {
 // The scratch directory every row runs in, made once.
 struct Fixture {
   TempDir dir{"attnlab-cli-errors"};
+  std::optional<OutputLock> busy_lock;  // on busyrun, a run another writer holds
   fs::path path() const { return dir.path(); }
 
   Fixture() {
@@ -230,6 +235,9 @@ struct Fixture {
     REQUIRE_MESSAGE(train.exit_code == 0, train.describe());
     const std::string last = read_text_file((d / "run" / "last.safetensors").string());
     REQUIRE(last.size() > 1000);
+    // A copy of it that another writer (this test) holds the lock of.
+    fs::copy(d / "run", d / "busyrun");
+    busy_lock.emplace(OutputLock::directory((d / "busyrun").string()));
 
     // Broken copies of it.
     write_file(d / "empty.safetensors", "");
@@ -376,6 +384,9 @@ std::vector<Row> rows() {
   const std::vector<std::string> train_new = {"train",     "--out",  "newrun",    "--config",
                                               "tiny.json", "--data", "corpus.txt"};
   const std::vector<std::string> inspect = cat({"inspect"}, ck);
+  // busyrun is locked by this test, as by another writer (Fixture).
+  const std::string busy =
+      "another attnlab process (pid " + std::to_string(getpid()) + ") is writing to busyrun";
   std::vector<Row> r = {
       // --- the program
       {{}, 2, "A subcommand is required"},
@@ -465,10 +476,15 @@ std::vector<Row> rows() {
        "is available"},
       {{"train", "--out", "afile", "--config", "tiny.json", "--data", "corpus.txt"},
        1,
-       "--out afile is a file, not a directory"},
+       "afile is a file, not a directory"},
       {{"train", "--out", "run", "--config", "tiny.json", "--data", "corpus.txt"},
        1,
        "run already holds a run"},
+      {{"train", "--out", "busyrun", "--config", "tiny.json", "--data", "corpus.txt"},
+       1,
+       busy,
+       "wait for it to finish, or choose another output"},
+      {{"train", "--resume", "busyrun"}, 1, busy},
       // --- train --resume
       {{"train", "--resume", "nope"}, 1, "--resume nope: no such run directory"},
       {{"train", "--resume", "afile"}, 1, "no such run directory"},
@@ -715,9 +731,8 @@ std::vector<Row> rows() {
        1,
        "bad_utf8.txt: corpus has invalid UTF-8"},
       {{"survey", "--data", "short.txt", "--out", "sv"}, 1, "corpus 'short.txt' is too short"},
-      {{"survey", "--data", "corpus.txt", "--out", "afile"},
-       1,
-       "cannot create the survey directory afile"},
+      {{"survey", "--data", "corpus.txt", "--out", "afile"}, 1, "afile is a file, not a directory"},
+      {{"survey", "--out", "busyrun"}, 1, busy},
       {{"survey", "--data", "run/last.safetensors", "--out", "sv"}, 1, "invalid UTF-8"},
       {{"survey", "--data", "run", "--out", "sv"}, 2, "directory"},
       {{"survey", "--data", "trunc_utf8.txt", "--out", "sv"}, 1, "truncated 3-byte sequence"},

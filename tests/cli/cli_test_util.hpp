@@ -1,13 +1,17 @@
 // Helpers for the end-to-end CLI tests: run a command line and capture what it
 // printed and how it exited, quote arguments for the shell, run the attnlab
-// binary (ATTNLAB_EXE, set by tests/CMakeLists.txt), and a scratch directory
-// that removes itself.
+// binary (ATTNLAB_EXE, set by tests/CMakeLists.txt) to the end or start it
+// and wait later, and a scratch directory that removes itself.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -105,7 +109,78 @@ inline CommandResult run_attnlab(const std::vector<std::string>& args) {
   }
   return run_command(command_line);
 }
+
+// A started attnlab process, its output going to files.
+struct Process {
+  pid_t pid = -1;
+  std::string out_path, err_path;
+};
+
+// Starts attnlab with `args` without waiting; stdout and stderr go to
+// `<log_prefix>.out` and `.err`. With own_group, the process leads a process
+// group of its own, so that kill(-pid, …) reaches the children it starts.
+inline Process spawn_attnlab(const std::vector<std::string>& args, const std::string& log_prefix,
+                             bool own_group = false) {
+  Process p{-1, log_prefix + ".out", log_prefix + ".err"};
+  std::vector<std::string> argv_strings = {ATTNLAB_EXE};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);  // the child must not inherit (and print again) buffered output
+  p.pid = fork();
+  if (p.pid < 0) throw std::runtime_error("spawn_attnlab: fork failed");
+  if (p.pid == 0) {
+    // The child: passive OpenMP waiting already set (so attnlab does not
+    // re-execute itself, and keeps this pid), output to the log files.
+    if (own_group) setpgid(0, 0);
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    const int out = open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(126);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return p;
+}
+
+// Waits for the process; its exit status (128 + signal when killed).
+inline int wait_for(const Process& p) {
+  int status = 0;
+  while (waitpid(p.pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Whether the process has already exited (reaped, status in *code).
+inline bool exited_already(const Process& p, int* code) {
+  int status = 0;
+  const pid_t r = waitpid(p.pid, &status, WNOHANG);
+  if (r != p.pid) return false;
+  *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return true;
+}
+
+// What the process printed and how it ended, for a failure message.
+inline std::string describe(const Process& p, int code) {
+  return "attnlab exited with status " + std::to_string(code) + "\n--- stdout ---\n" +
+         read_text_file(p.out_path) + "--- stderr ---\n" + read_text_file(p.err_path);
+}
 #endif
+
+// The steps listed in a run's metrics.csv, in file order.
+inline std::vector<int64_t> metrics_steps(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<int64_t> steps;
+  while (std::getline(in, line))
+    if (!line.empty()) steps.push_back(std::stoll(line.substr(0, line.find(','))));
+  return steps;
+}
 
 // The PyTorch reference cases of tests/data/reference (each a directory with
 // an expected.safetensors), sorted by name.

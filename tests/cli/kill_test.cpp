@@ -7,15 +7,18 @@
 // starts the run (the first time, and while no checkpoint exists yet) or
 // resumes it, waits a random time and kills it. After each kill:
 //   - the run directory holds only last.safetensors, best.safetensors,
-//     metrics.csv and temporary files `<name>.tmp.<pid>.<n>` of the processes
-//     this test killed (a run removes those of dead writers when it starts,
-//     cli/train_command.cpp, so after a clean finish none is left);
+//     metrics.csv, the lock file .attnlab.lock (whose flock died with its
+//     holder, train/output_lock.hpp) and temporary files `<name>.tmp.<pid>.<n>`
+//     of the processes this test killed (a run removes those of dead writers
+//     when it starts, cli/train_command.cpp, so after a clean finish none is
+//     left, nor the lock file);
 //   - last.safetensors, once it exists, loads with read_checkpoint, and its
 //     step never goes backwards; best.safetensors loads too;
-// and every resume must start: a process that exits by itself before it is
-// killed has failed. At the end the run is resumed to a few steps more than
-// its checkpoint and must finish there, with a metrics.csv of one row per
-// step, 1 … N, none missing and none twice.
+// and every resume must start (a killed writer's lock never blocks the next
+// one): a process that exits by itself before it is killed has failed. At the
+// end the run is resumed to a few steps more than its checkpoint and must
+// finish there, with a metrics.csv of one row per step, 1 … N, none missing
+// and none twice.
 //
 // The delays come from a fixed seed (ATTNLAB_KILL_SEED overrides it), so a
 // failure can be replayed; ATTNLAB_KILLS sets the number of kills (50).
@@ -39,73 +42,25 @@
 #include <vector>
 
 #include "attnlab/models/checkpoint.hpp"
+#include "attnlab/train/output_lock.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
 namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::describe;
+using testing::exited_already;
+using testing::metrics_steps;
+using testing::Process;
+using testing::spawn_attnlab;
 using testing::TempDir;
+using testing::wait_for;
 using Clock = std::chrono::steady_clock;
 
 int64_t env_int(const char* name, int64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoll(v, nullptr, 10) : fallback;
-}
-
-// A started attnlab process, its output going to files.
-struct Process {
-  pid_t pid = -1;
-  std::string out_path, err_path;
-};
-
-Process spawn_attnlab(const std::vector<std::string>& args, const std::string& log_prefix) {
-  Process p{-1, log_prefix + ".out", log_prefix + ".err"};
-  std::vector<std::string> argv_strings = {ATTNLAB_EXE};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  std::fflush(nullptr);  // the child must not inherit (and print again) buffered output
-  p.pid = fork();
-  REQUIRE(p.pid >= 0);
-  if (p.pid == 0) {
-    // The child: passive OpenMP waiting already set (so attnlab does not
-    // re-execute itself), output to the log files.
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    const int out = open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(126);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return p;
-}
-
-// Waits for the process; its exit status (128 + signal when killed).
-int wait_for(const Process& p) {
-  int status = 0;
-  while (waitpid(p.pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
-// Whether the process has already exited (reaped, status in *code).
-bool exited_already(const Process& p, int* code) {
-  int status = 0;
-  const pid_t r = waitpid(p.pid, &status, WNOHANG);
-  if (r != p.pid) return false;
-  *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return true;
-}
-
-std::string describe(const Process& p, int code) {
-  return "attnlab exited with status " + std::to_string(code) + "\n--- stdout ---\n" +
-         testing::read_text_file(p.out_path) + "--- stderr ---\n" +
-         testing::read_text_file(p.err_path);
 }
 
 int64_t step_of(const Checkpoint& ck) {
@@ -131,17 +86,6 @@ std::optional<int64_t> run_file_writer(const std::string& file) {
     return std::stoll(rest.substr(0, dot));
   }
   return std::nullopt;
-}
-
-// The steps listed in metrics.csv, in file order.
-std::vector<int64_t> metrics_steps(const fs::path& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);  // header
-  std::vector<int64_t> steps;
-  while (std::getline(in, line))
-    if (!line.empty()) steps.push_back(std::stoll(line.substr(0, line.find(','))));
-  return steps;
 }
 
 }  // namespace
@@ -205,6 +149,8 @@ TEST_CASE("attnlab train killed with SIGKILL at random moments always leaves a l
     if (fs::exists(run)) {
       for (const auto& entry : fs::directory_iterator(run)) {
         const std::string name = entry.path().filename().string();
+        // The killed writer's lock file (train/output_lock.hpp) stays, unlocked.
+        if (OutputLock::is_lock_file(entry.path())) continue;
         INFO("file " << name << " in the run directory after round " << round);
         const std::optional<int64_t> writer = run_file_writer(name);
         REQUIRE(writer.has_value());
@@ -254,6 +200,7 @@ TEST_CASE("attnlab train killed with SIGKILL at random moments always leaves a l
   for (const auto& entry : fs::directory_iterator(run))
     CHECK_MESSAGE(entry.path().filename().string().find(".tmp.") == std::string::npos,
                   "a temporary file is left after a clean finish: " << entry.path());
+  CHECK(!fs::exists(run / ".attnlab.lock"));
   // metrics.csv: one row per step, 1 … target.
   const std::vector<int64_t> steps = metrics_steps(run / "metrics.csv");
   std::vector<int64_t> expected(static_cast<size_t>(target));

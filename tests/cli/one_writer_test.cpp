@@ -1,0 +1,285 @@
+// One writer per output directory (train/output_lock.hpp), with real
+// processes started at the same moment:
+//   - two `train --out D` with different seeds: exactly one exits 0, the other
+//     exits 1 with the lock message naming D and the winner's pid, and D holds
+//     the winner's run only (its seed, the same weights as the winner's seed
+//     trained alone, one metrics row per step);
+//   - two `train --resume D`: the same, and the run reaches its total once,
+//     with no metrics row twice;
+//   - `train --out D` and `survey --out D`, one after the other and together:
+//     whichever locks D first runs and the other is refused at once, naming
+//     it, and writes nothing there;
+//   - a writer killed with SIGKILL leaves no lock: the next one runs at once.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/train/output_lock.hpp"
+#include "attnlab/train/train_settings.hpp"
+#include "tests/cli/cli_test_util.hpp"
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::describe;
+using testing::exited_already;
+using testing::metrics_steps;
+using testing::Process;
+using testing::read_text_file;
+using testing::spawn_attnlab;
+using testing::TempDir;
+using testing::wait_for;
+
+constexpr int64_t kSteps = 4;
+
+// A scratch directory with a small corpus and a tiny model config.
+struct Scratch {
+  TempDir tmp{"attnlab-one-writer"};
+  std::string corpus = tmp.file("corpus.txt"), config = tmp.file("tiny.json");
+  int logs = 0;
+
+  Scratch() {
+    const std::string text = read_text_file(ATTNLAB_SOURCE_DIR "/data/tinyshakespeare.txt");
+    REQUIRE(text.size() > 20000);
+    std::ofstream(corpus, std::ios::binary) << text.substr(0, 20000);
+    std::ofstream(config) << R"({"vocab_size": 65, "d_model": 16, "n_layers": 1, "n_heads": 2,
+                                 "max_seq_len": 16})";
+  }
+
+  std::vector<std::string> train(const std::string& out, uint64_t seed,
+                                 int64_t steps = kSteps) const {
+    return {"train",
+            "--config",
+            config,
+            "--data",
+            corpus,
+            "--out",
+            out,
+            "--seed",
+            std::to_string(seed),
+            "--steps",
+            std::to_string(steps),
+            "--eval-every",
+            "2",
+            "--eval-batches",
+            "1",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+            "--quiet"};
+  }
+  Process start(const std::vector<std::string>& args, bool own_group = false) {
+    return spawn_attnlab(args, tmp.file("log" + std::to_string(logs++)), own_group);
+  }
+};
+
+// The one line a refused writer prints.
+std::string lock_refusal(pid_t holder, const std::string& dir) {
+  return "attnlab: error: another attnlab process (pid " + std::to_string(holder) +
+         ") is writing to " + dir + "; wait for it to finish, or choose another output\n";
+}
+
+std::vector<std::string> entries(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<int64_t> one_to(int64_t n) {
+  std::vector<int64_t> v;
+  for (int64_t i = 1; i <= n; ++i) v.push_back(i);
+  return v;
+}
+
+// Every tensor of a checkpoint (weights and optimizer moments), in order.
+std::vector<double> tensors_of(const Checkpoint& ck) {
+  std::vector<double> all;
+  for (const auto* group : {&ck.parameters, &ck.optimizer})
+    for (const auto& [name, t] : *group)
+      for (double v : t.to_vector()) all.push_back(v);
+  return all;
+}
+
+// Two processes started together; the winner is the one that exits 0.
+struct Race {
+  Process a, b;
+  int code_a = -1, code_b = -1;
+};
+
+Race race(Scratch& s, const std::vector<std::string>& args_a,
+          const std::vector<std::string>& args_b) {
+  Race r{s.start(args_a), s.start(args_b)};
+  r.code_a = wait_for(r.a);
+  r.code_b = wait_for(r.b);
+  return r;
+}
+
+// Checks that exactly one of the two won and the other was refused, naming
+// `dir` and the winner; returns whether `a` won.
+bool check_one_refused(const Race& r, const std::string& dir) {
+  INFO("a: " << describe(r.a, r.code_a) << "\nb: " << describe(r.b, r.code_b));
+  REQUIRE(((r.code_a == 0 && r.code_b == 1) || (r.code_a == 1 && r.code_b == 0)));
+  const bool a_won = r.code_a == 0;
+  const Process& winner = a_won ? r.a : r.b;
+  const Process& loser = a_won ? r.b : r.a;
+  CHECK(read_text_file(loser.err_path) == lock_refusal(winner.pid, dir));
+  CHECK(read_text_file(loser.out_path).empty());
+  CHECK(read_text_file(winner.err_path).empty());
+  return a_won;
+}
+
+}  // namespace
+
+TEST_CASE("two train --out D started together: one trains, the other is refused") {
+  Scratch s;
+  // What each seed's run holds when it trains alone.
+  std::vector<double> alone[2];
+  for (uint64_t seed : {1, 2}) {
+    const std::string dir = s.tmp.file("alone" + std::to_string(seed));
+    const Process p = s.start(s.train(dir, seed));
+    const int code = wait_for(p);
+    REQUIRE_MESSAGE(code == 0, describe(p, code));
+    alone[seed - 1] = tensors_of(read_checkpoint(dir + "/last.safetensors"));
+  }
+  REQUIRE(alone[0] != alone[1]);
+
+  // D missing, D an empty directory, D under missing parents.
+  const std::vector<std::string> dirs = {s.tmp.file("run"), s.tmp.file("empty"),
+                                         s.tmp.file("deep/er/run")};
+  fs::create_directories(dirs[1]);
+  int a_wins = 0;
+  for (const std::string& dir : dirs) {
+    CAPTURE(dir);
+    const Race r = race(s, s.train(dir, 1), s.train(dir, 2));
+    const bool a_won = check_one_refused(r, dir);
+    a_wins += a_won ? 1 : 0;
+    const uint64_t seed = a_won ? 1 : 2;
+    CHECK(entries(dir) ==
+          std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
+    const Checkpoint last = read_checkpoint(dir + "/last.safetensors");
+    CHECK(TrainSettings::from_json(last.meta("train.settings"), "last").seed == seed);
+    CHECK(TrainSettings::from_json(
+              read_checkpoint(dir + "/best.safetensors").meta("train.settings"), "best")
+              .seed == seed);
+    CHECK(tensors_of(last) == alone[seed - 1]);
+    CHECK(metrics_steps(dir + "/metrics.csv") == one_to(kSteps));
+  }
+  MESSAGE("the first started won " << a_wins << " of " << dirs.size() << " races");
+}
+
+TEST_CASE("two train --resume D started together: one continues the run, the other is refused") {
+  Scratch s;
+  const std::string dir = s.tmp.file("run");
+  const Process first = s.start(s.train(dir, 1, 2));
+  REQUIRE(wait_for(first) == 0);
+  int64_t total = 2;
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    total += 3;
+    const std::vector<std::string> resume = {
+        "train", "--resume", dir, "--steps", std::to_string(total), "--threads", "1", "--quiet"};
+    const Race r = race(s, resume, resume);
+    check_one_refused(r, dir);
+    CHECK(entries(dir) ==
+          std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
+    CHECK(read_checkpoint(dir + "/last.safetensors").meta("train.step") == std::to_string(total));
+    CHECK(metrics_steps(dir + "/metrics.csv") == one_to(total));
+  }
+}
+
+TEST_CASE("train and survey into the same directory: the second is refused, naming the first") {
+  Scratch s;
+  // Waits until `dir` is locked by `holder` (its pid in the lock file).
+  auto wait_locked = [](const std::string& dir, const Process& holder) {
+    const std::string pid = std::to_string(holder.pid) + "\n";
+    for (int i = 0; i < 3000 && read_text_file(dir + "/.attnlab.lock") != pid; ++i) {
+      int code = 0;
+      if (exited_already(holder, &code)) FAIL("the holder exited: " << describe(holder, code));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    REQUIRE(read_text_file(dir + "/.attnlab.lock") == pid);
+  };
+  const std::vector<std::string> survey_args = {"survey",    "--quick", "--data",  s.corpus,
+                                                "--threads", "1",       "--quiet", "--out"};
+  auto survey = [&](const std::string& dir) {
+    std::vector<std::string> a = survey_args;
+    a.push_back(dir);
+    return a;
+  };
+
+  SUBCASE("a training run holds D: survey is refused; killed, it leaves no lock behind") {
+    const std::string dir = s.tmp.file("run");
+    const Process train = s.start(s.train(dir, 1, 1000000));
+    wait_locked(dir, train);
+    for (int i = 0; i < 3000 && !fs::exists(dir + "/last.safetensors"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const Process refused = s.start(survey(dir));
+    CHECK(wait_for(refused) == 1);
+    CHECK(read_text_file(refused.err_path) == lock_refusal(train.pid, dir));
+    CHECK(read_text_file(refused.out_path).empty());
+    REQUIRE(kill(train.pid, SIGKILL) == 0);
+    REQUIRE(wait_for(train) == 128 + SIGKILL);
+    for (const std::string& name : entries(dir))  // no survey file, no survey run
+      CHECK((name == "last.safetensors" || name == "best.safetensors" || name == "metrics.csv" ||
+             name == ".attnlab.lock" || name.find(".tmp.") != std::string::npos));
+    // The killed run's lock file stays, unlocked: the next writer runs at once.
+    const int64_t step = std::stoll(read_checkpoint(dir + "/last.safetensors").meta("train.step"));
+    const Process resumed = s.start({"train", "--resume", dir, "--steps", std::to_string(step + 1),
+                                     "--threads", "1", "--quiet"});
+    const int code = wait_for(resumed);
+    CHECK_MESSAGE(code == 0, describe(resumed, code));
+    CHECK(!fs::exists(dir + "/.attnlab.lock"));
+  }
+
+  SUBCASE("a survey holds D: train is refused and writes nothing") {
+    const std::string dir = s.tmp.file("survey");
+    const Process holder = s.start(survey(dir), /*own_group=*/true);
+    wait_locked(dir, holder);
+    const Process refused = s.start(s.train(dir, 1));
+    CHECK(wait_for(refused) == 1);
+    CHECK(read_text_file(refused.err_path) == lock_refusal(holder.pid, dir));
+    kill(-holder.pid, SIGKILL);  // the survey and the training run it started
+    wait_for(holder);
+    CHECK(!fs::exists(dir + "/last.safetensors"));
+    CHECK(!fs::exists(dir + "/metrics.csv"));
+  }
+
+  SUBCASE("started together: the first to lock D runs, the other is refused at once") {
+    const std::string dir = s.tmp.file("both");
+    const Process train = s.start(s.train(dir, 1, 1000000));
+    const Process surveying = s.start(survey(dir), /*own_group=*/true);
+    // Neither finishes by itself soon: the first to exit is the one refused.
+    int train_code = -1, survey_code = -1;
+    for (int i = 0; i < 3000; ++i) {
+      if (exited_already(train, &train_code) || exited_already(surveying, &survey_code)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    INFO("train: " << describe(train, train_code)
+                   << "\nsurvey: " << describe(surveying, survey_code));
+    REQUIRE((train_code >= 0) != (survey_code >= 0));
+    const bool train_won = survey_code >= 0;
+    const Process& winner = train_won ? train : surveying;
+    const Process& loser = train_won ? surveying : train;
+    CHECK((train_won ? survey_code : train_code) == 1);
+    CHECK(read_text_file(loser.err_path) == lock_refusal(winner.pid, dir));
+    int code = 0;
+    CHECK(!exited_already(winner, &code));
+    kill(train_won ? train.pid : -surveying.pid, SIGKILL);
+    CHECK(wait_for(winner) == 128 + SIGKILL);
+    MESSAGE(std::string(train_won ? "train" : "survey") << " locked the directory first");
+  }
+}
+
+}  // namespace attnlab
