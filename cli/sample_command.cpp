@@ -1,10 +1,20 @@
 // attnlab sample: continue a prompt with a KV-cached decoder, printing the
-// text as it is generated. Reads a training or a decoder checkpoint; the
-// tokenizer comes from the checkpoint's metadata. Text goes to stdout; the
-// speed and the cache size go to stderr at the end (--quiet: not at all).
+// text as it is generated. Reads a training or a decoder checkpoint, or a run
+// directory (its best.safetensors); the tokenizer comes from the checkpoint's
+// metadata. Text goes to stdout; the seed, a note when the window slides, the
+// speed and the cache size go to stderr (--quiet: nothing but the text).
+//
+// The defaults work on any model: the window slides when the text outgrows
+// the context (as llama.cpp shifts its context; --no-slide refuses instead),
+// and the seed is drawn at random and printed, so every call gives new text
+// that --seed can repeat.
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
 
 #include "attnlab/models/decoder.hpp"
 #include "attnlab/models/decoder_checkpoint.hpp"
@@ -21,10 +31,13 @@ namespace {
 struct SampleOptions {
   std::string checkpoint;
   std::string prompt = "\n";  // nanoGPT starts from a newline too
+  std::string prompt_file;
   int64_t tokens = 200;
+  int64_t num_samples = 1;
   SamplingOptions sampling;
-  uint64_t seed = 0;
-  bool slide = false;
+  std::optional<uint64_t> seed;
+  bool slide = false;  // accepted for scripts written when refusing was the default
+  bool no_slide = false;
   bool quiet = false;
   int threads = 0;
 };
@@ -34,25 +47,51 @@ void write_out(const std::string& text) {
   std::fflush(stdout);
 }
 
+// A checkpoint file, or the best.safetensors of a run directory.
+std::string checkpoint_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(path)) return path;
+  const fs::path best = fs::path(path) / "best.safetensors";
+  ATTN_CHECK(fs::is_regular_file(best),
+             "--checkpoint {} is a directory without a best.safetensors: give a run directory "
+             "written by attnlab train, or a checkpoint file",
+             path);
+  return best.string();
+}
+
+std::string read_prompt_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  ATTN_CHECK(in.good(), "--prompt-file {}: cannot be read", path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ATTN_CHECK(!in.bad(), "--prompt-file {}: read error", path);
+  return text;
+}
+
 void run_sample(const SampleOptions& o) {
   ThreadCountTuner threads(o.threads);  // 0: every core or one, whichever is faster now
-  const DecoderWeights weights = read_decoder_weights(o.checkpoint);
+  const std::string checkpoint = checkpoint_file(o.checkpoint);
+  const DecoderWeights weights = read_decoder_weights(checkpoint);
   const ModelConfig& config = weights.config;
   const std::string tokenizer_json = weights.meta("tokenizer");
   ATTN_CHECK(!tokenizer_json.empty(),
              "{}: has no tokenizer (metadata key 'tokenizer'), so text cannot be turned into "
              "token ids; checkpoints written by attnlab train carry one",
-             o.checkpoint);
+             checkpoint);
   const Tokenizer tokenizer = Tokenizer::from_json(tokenizer_json);
   ATTN_CHECK(tokenizer.vocab_size() <= config.vocab_size,
-             "{}: its tokenizer has {} tokens, more than the model's vocab_size {}", o.checkpoint,
+             "{}: its tokenizer has {} tokens, more than the model's vocab_size {}", checkpoint,
              tokenizer.vocab_size(), config.vocab_size);
+  const std::string prompt_text =
+      o.prompt_file.empty() ? o.prompt : read_prompt_file(o.prompt_file);
+  const char* prompt_flag = o.prompt_file.empty() ? "--prompt" : "--prompt-file";
   std::vector<int32_t> prompt;
   try {
-    prompt = tokenizer.encode(o.prompt);
+    prompt = tokenizer.encode(prompt_text);
   } catch (const Error& e) {
-    throw Error(fmt::format("--prompt: {}", e.what()));
+    throw Error(fmt::format("{}: {}", prompt_flag, e.what()));
   }
+  ATTN_CHECK(!prompt.empty(), "{}: the prompt is empty: generation needs at least one token",
+             prompt_flag);
 
   // The KV cache is allocated for the whole context, max_seq_len from the file:
   // refuse, with the estimate, a model that does not fit, before allocating.
@@ -61,36 +100,54 @@ void run_sample(const SampleOptions& o) {
       fmt::format("the KV cache is allocated for the model's max_seq_len of {}",
                   config.max_seq_len));
   Decoder decoder(weights, DType::F32, {.batch = 1});
-  GenerateOptions g{.max_new_tokens = o.tokens,
-                    .sampling = o.sampling,
-                    .seed = o.seed,
-                    .slide = o.slide,
-                    .vocab_limit = tokenizer.vocab_size(),
-                    .threads = &threads};
-  // The prompt is echoed with the first new token, so that a refusal (a
-  // context too short, say) prints nothing but the error.
-  StreamDecoder text(tokenizer);
-  bool echoed = false;
-  const GenerateResult r = generate(decoder, prompt, g, [&](int32_t id) {
-    write_out(echoed ? text.push(id) : o.prompt + text.push(id));
-    echoed = true;
-  });
-  write_out((echoed ? "" : o.prompt) + text.finish() + "\n");
-  if (o.quiet) return;
-  const int n_threads = threads.threads();
-  const int64_t cached = r.cache_bytes / std::max<int64_t>(1, decoder.cache_bytes_per_token());
-  fmt::print(stderr,
-             "{} tokens: prompt of {} prefilled in {:.1f} ms, then {:.0f} tokens/s ({} "
-             "attention, batch 1, {} thread{}{}{})\n",
-             r.tokens.size(), r.prompt_tokens, r.prefill_seconds * 1e3, r.tokens_per_second(),
-             attention_name(config.attention), n_threads, n_threads == 1 ? "" : "s",
-             o.threads == 0 ? " at the end, chosen by measuring" : "",
-             r.slides ? fmt::format(", window slid {} times", r.slides) : "");
-  fmt::print(stderr,
-             "KV cache: {} bytes holding {} tokens ({} bytes per token over {} layers, f32); {} "
-             "bytes allocated for max_seq_len {}\n",
-             r.cache_bytes, cached, decoder.cache_bytes_per_token(), config.n_layers,
-             decoder.cache_capacity_bytes(), decoder.max_len());
+  const bool random = !(o.sampling.greedy || o.sampling.temperature == 0 || o.sampling.top_k == 1);
+  const uint64_t seed =
+      o.seed ? *o.seed : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+  const int64_t positions = std::ssize(prompt) + o.tokens - 1;
+  if (!o.quiet) {
+    if (!o.no_slide && o.tokens > 0 && positions > decoder.max_len())
+      fmt::print(stderr,
+                 "the text outgrows the model's context of {} tokens: the window slides, keeping "
+                 "the last {} (--no-slide refuses instead)\n",
+                 decoder.max_len(), std::max<int64_t>(1, decoder.max_len() / 2));
+  }
+  for (int64_t n = 0; n < o.num_samples; ++n) {
+    if (n > 0) write_out("---\n");
+    GenerateOptions g{.max_new_tokens = o.tokens,
+                      .sampling = o.sampling,
+                      .seed = seed + static_cast<uint64_t>(n),  // wraps: any seed works
+                      .slide = !o.no_slide,
+                      .vocab_limit = tokenizer.vocab_size(),
+                      .threads = &threads};
+    // The prompt is echoed with the first new token, so that a refusal (a
+    // context too short, say) prints nothing but the error.
+    StreamDecoder text(tokenizer);
+    bool echoed = false;
+    const GenerateResult r = generate(decoder, prompt, g, [&](int32_t id) {
+      write_out(echoed ? text.push(id) : prompt_text + text.push(id));
+      echoed = true;
+    });
+    write_out((echoed ? "" : prompt_text) + text.finish() + "\n");
+    if (o.quiet) continue;
+    if (random && !o.seed && n == 0)  // after the text: a refusal prints nothing but the error
+      fmt::print(stderr, "seed {} (--seed {} repeats this sample)\n", seed, seed);
+    const int n_threads = threads.threads();
+    fmt::print(stderr,
+               "{}{} tokens: prompt of {} prefilled in {:.1f} ms, then {:.0f} tokens/s ({} "
+               "attention, batch 1, {} thread{}{}{})\n",
+               o.num_samples > 1 ? fmt::format("sample {} (seed {}): ", n + 1, g.seed) : "",
+               r.tokens.size(), r.prompt_tokens, r.prefill_seconds * 1e3, r.tokens_per_second(),
+               attention_name(config.attention), n_threads, n_threads == 1 ? "" : "s",
+               o.threads == 0 ? " at the end, chosen by measuring" : "",
+               r.slides ? fmt::format(", window slid {} times", r.slides) : "");
+    if (n + 1 < o.num_samples) continue;
+    const int64_t cached = r.cache_bytes / std::max<int64_t>(1, decoder.cache_bytes_per_token());
+    fmt::print(stderr,
+               "KV cache: {} bytes holding {} tokens ({} bytes per token over {} layers, f32); {} "
+               "bytes allocated for max_seq_len {}\n",
+               r.cache_bytes, cached, decoder.cache_bytes_per_token(), config.n_layers,
+               decoder.cache_capacity_bytes(), decoder.max_len());
+  }
 }
 
 }  // namespace
@@ -98,31 +155,53 @@ void run_sample(const SampleOptions& o) {
 void add_sample_command(CLI::App& app) {
   auto o = std::make_shared<SampleOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "sample", "Generate text from a checkpoint (training or decoder form) with a KV cache");
-  cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint (.safetensors), either form")
+      "sample",
+      "Generate text from a run directory or a checkpoint (training or decoder form) with a KV "
+      "cache");
+  cmd->add_option("-m,--checkpoint", o->checkpoint,
+                  "Run directory (its best.safetensors) or checkpoint (.safetensors), either form")
       ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--prompt", o->prompt, "Text to continue (default: a newline)");
-  cmd->add_option("--tokens", o->tokens, "Tokens to generate (default 200)")
+      ->check(CLI::ExistingPath);
+  CLI::Option* prompt =
+      cmd->add_option("-p,--prompt", o->prompt, "Text to continue (default: a newline)");
+  cmd->add_option("-f,--prompt-file", o->prompt_file, "Continue the text of this file")
+      ->check(CLI::ExistingFile)
+      ->excludes(prompt);
+  cmd->add_option("-n,--tokens", o->tokens, "Tokens to generate per sample (default 200)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--num-samples", o->num_samples,
+                  "Samples to generate, separated by a line '---'; sample i uses seed + i "
+                  "(default 1)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  CLI::Option* greedy =
+      cmd->add_flag("--greedy", o->sampling.greedy, "Always take the most likely token");
   cmd->add_option("--temperature", o->sampling.temperature,
                   "Softmax temperature (default 1; 0 is greedy)")
-      ->check(kNonNegativeNumber);
+      ->check(kNonNegativeNumber)
+      ->excludes(greedy);
   cmd->add_option("--top-k", o->sampling.top_k,
                   "Sample among the k most likely tokens only (default 0: all)")
-      ->check(kNonNegativeNumber);
+      ->check(kNonNegativeNumber)
+      ->excludes(greedy);
   cmd->add_option("--top-p", o->sampling.top_p,
                   "Sample among the most likely tokens that make up this probability (default 1)")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", o->seed, "Random seed (default 0): same seed, same text")->check(kSeed);
-  cmd->add_flag("--greedy", o->sampling.greedy, "Always take the most likely token");
-  cmd->add_flag("--slide", o->slide,
-                "Past max_seq_len, keep the last max_seq_len/2 tokens and go on (default: refuse)");
+      ->check(CLI::Range(0.0, 1.0))
+      ->excludes(greedy);
+  cmd->add_option("-s,--seed", o->seed,
+                  "Random seed: same seed, same text (default: a random one, printed)")
+      ->check(kSeed)
+      ->excludes(greedy);
+  CLI::Option* no_slide = cmd->add_flag(
+      "--no-slide", o->no_slide,
+      "Refuse output that outgrows the model's context (default: the window slides, keeping the "
+      "last max_seq_len/2 tokens, and generation goes on)");
+  cmd->add_flag("--slide", o->slide, "Slide the window (the default; kept for old scripts)")
+      ->excludes(no_slide);
   cmd->add_option(
-         "--threads", o->threads,
+         "-t,--threads", o->threads,
          "Threads (default 0: all cores or one, whichever decodes faster, measured as it goes)")
       ->check(CLI::Range(0, 1024));
-  cmd->add_flag("--quiet", o->quiet, "Print only the text: no speed or cache report");
+  cmd->add_flag("--quiet", o->quiet, "Print only the text: no seed, speed or cache report");
   cmd->callback([o] { run_sample(*o); });
 }
 

@@ -117,11 +117,12 @@ GenerateResult generate(Decoder& decoder, std::span<const int32_t> prompt,
   if (!options.slide) {
     ATTN_CHECK(P <= M,
                "the prompt has {} tokens, more than the {} positions of the model's context "
-               "(max_seq_len); shorten it, or slide the window (--slide keeps its last tokens)",
+               "(max_seq_len); shorten it, or let the window slide (drop --no-slide)",
                P, M);
     ATTN_CHECK(N == 0 || P + N - 1 <= M,
                "a prompt of {} tokens and {} new ones need {} positions, but the model's context "
-               "has {} (max_seq_len): ask for at most {} tokens, or slide the window (--slide)",
+               "has {} (max_seq_len): ask for at most {} tokens, or let the window slide (drop "
+               "--no-slide)",
                P, N, P + N - 1, M, M - P + 1);
   }
 

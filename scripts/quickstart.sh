@@ -9,4 +9,4 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
 run="runs/baby-$(date +%Y%m%d-%H%M%S)"
 ./build/release/attnlab train --preset baby --out "$run"
-./build/release/attnlab sample --checkpoint "$run/best.safetensors" --prompt "ROMEO:" --tokens 300 --slide
+./build/release/attnlab sample --checkpoint "$run" --prompt "ROMEO:" --tokens 300

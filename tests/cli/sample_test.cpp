@@ -1,10 +1,14 @@
 // `attnlab sample`: streams text from either checkpoint form; greedy and its
 // equivalents are deterministic; seeds reproduce; the report; the refusals
 // (a prompt outside the vocabulary, a context too short, no tokenizer) and
-// the fallbacks (byte tokens, --slide).
+// the fallbacks (byte tokens, the sliding window); the defaults (a run
+// directory, a random seed that is printed).
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "attnlab/models/checkpoint.hpp"
@@ -117,18 +121,16 @@ TEST_CASE("attnlab sample refuses what it cannot do, with one clear message and 
         "offset 5): it is not in the tokenizer's vocabulary of 27 characters (a tokenizer with "
         "byte fallback encodes any text)\n");
   // A context too short for prompt + tokens, unless the window slides.
-  const CommandResult full = sample(ck.dec, {"--prompt", "First", "--tokens", "13"});
+  const CommandResult full = sample(ck.dec, {"--prompt", "First", "--tokens", "13", "--no-slide"});
   CHECK(full.exit_code == 1);
   CHECK(full.out.empty());
   CHECK(full.err ==
         "attnlab: error: a prompt of 5 tokens and 13 new ones need 17 positions, but the model's "
-        "context has 16 (max_seq_len): ask for at most 12 tokens, or slide the window (--slide)\n");
-  CHECK(sample(ck.dec, {"--prompt", "First", "--tokens", "12", "--quiet"}).exit_code == 0);
-  const CommandResult slid =
-      sample(ck.dec, {"--prompt", "First", "--tokens", "40", "--slide", "--greedy"});
-  CHECK_MESSAGE(slid.exit_code == 0, slid.describe());
-  CHECK(slid.out.size() == 5 + 40 + 1);
-  CHECK(contains(slid.err, "window slid"));
+        "context has 16 (max_seq_len): ask for at most 12 tokens, or let the window slide (drop "
+        "--no-slide)\n");
+  CHECK(
+      sample(ck.dec, {"--prompt", "First", "--tokens", "12", "--no-slide", "--quiet"}).exit_code ==
+      0);
   // Empty prompt; bad options.
   CHECK(contains(sample(ck.dec, {"--prompt", ""}).err, "the prompt is empty"));
   CHECK(sample(ck.dec, {"--top-p", "1.5"}).exit_code == 2);
@@ -140,6 +142,94 @@ TEST_CASE("attnlab sample refuses what it cannot do, with one clear message and 
   const CommandResult none = sample(bare.dec, {"--tokens", "3"});
   CHECK(none.exit_code == 1);
   CHECK(contains(none.err, ": has no tokenizer (metadata key 'tokenizer')"));
+}
+
+TEST_CASE("attnlab sample slides the window by default, saying so once; --slide is still taken") {
+  Checkpoints ck("gqa", false, 16);
+  for (const char* slide : {"", "--slide"}) {
+    std::vector<std::string> args{"--prompt", "First", "--tokens", "40", "--greedy"};
+    if (*slide) args.push_back(slide);
+    const CommandResult r = sample(ck.dec, args);
+    CHECK_MESSAGE(r.exit_code == 0, r.describe());
+    CHECK(r.out.size() == 5 + 40 + 1);
+    CHECK(contains(r.err,
+                   "the text outgrows the model's context of 16 tokens: the window slides, keeping "
+                   "the last 8 (--no-slide refuses instead)\n"));
+    CHECK(r.err.find("outgrows") == r.err.rfind("outgrows"));  // once
+    CHECK(contains(r.err, "window slid"));
+  }
+  // Within the context nothing is said.
+  CHECK(!contains(sample(ck.dec, {"--prompt", "First", "--tokens", "12"}).err, "outgrows"));
+}
+
+// The seed printed by a call without --seed repeats its text.
+uint64_t printed_seed(const std::string& err) {
+  const std::string key = "\nseed ";
+  const size_t at = ("\n" + err).find(key);
+  REQUIRE_MESSAGE(at != std::string::npos, err);
+  return std::stoull(err.substr(at + key.size() - 1));
+}
+
+TEST_CASE("attnlab sample: a random seed by default, printed so that --seed repeats the sample") {
+  Checkpoints ck("mha");
+  const CommandResult a = sample(ck.dec, {"--tokens", "30"}),
+                      b = sample(ck.dec, {"--tokens", "30"});
+  REQUIRE_MESSAGE(a.exit_code == 0, a.describe());
+  REQUIRE_MESSAGE(b.exit_code == 0, b.describe());
+  const uint64_t seed = printed_seed(a.err);
+  CHECK(seed != printed_seed(b.err));
+  CHECK(a.out != b.out);  // 30 draws over 27 tokens: equal texts would take a miracle
+  CHECK(contains(a.err, fmt::format("seed {} (--seed {} repeats this sample)\n", seed, seed)));
+  const CommandResult again =
+      sample(ck.dec, {"--tokens", "30", "--seed", std::to_string(seed), "--quiet"});
+  CHECK(again.out == a.out);
+  CHECK(again.err.empty());
+  // Greedy draws nothing: no seed to print.
+  CHECK(!contains(sample(ck.dec, {"--tokens", "5", "--greedy"}).err, "seed"));
+}
+
+TEST_CASE("attnlab sample: --num-samples, --prompt-file and the short flags -m -p -n -s -t") {
+  Checkpoints ck("mqa");
+  TempDir dir("attnlab-sample-prompt");
+  const std::string prompt_file = dir.file("prompt.txt");
+  { std::ofstream(prompt_file) << "Before we"; }
+  const CommandResult three = sample(ck.dec, {"--prompt-file", prompt_file, "--tokens", "10",
+                                              "--num-samples", "3", "--seed", "7"});
+  REQUIRE_MESSAGE(three.exit_code == 0, three.describe());
+  std::vector<std::string> samples;
+  for (size_t at = 0;;) {
+    const size_t sep = three.out.find("---\n", at);
+    samples.push_back(three.out.substr(at, sep == std::string::npos ? sep : sep - at));
+    if (sep == std::string::npos) break;
+    at = sep + 4;
+  }
+  REQUIRE(samples.size() == 3);
+  for (const std::string& s : samples) CHECK(s.rfind("Before we", 0) == 0);
+  CHECK(samples[0] != samples[1]);
+  CHECK(contains(three.err, "sample 3 (seed 9): 10 tokens"));
+  // Sample i is the sample of seed + i; the short flags are the long ones.
+  const CommandResult second = run_attnlab(
+      {"sample", "-m", ck.dec, "-p", "Before we", "-n", "10", "-s", "8", "-t", "1", "--quiet"});
+  CHECK(second.out == samples[1]);
+}
+
+TEST_CASE(
+    "attnlab sample --checkpoint RUN_DIR: with default flags, text from a baby model of "
+    "every variant") {
+  TempDir dir("attnlab-sample-run");
+  for (const char* attention : {"mha", "gqa", "mqa", "mla"}) {
+    INFO(attention);
+    const std::string run = dir.file(attention);
+    const CommandResult train =
+        run_attnlab({"train", "--preset", "baby", "--attention", attention, "--steps", "2",
+                     "--eval-batches", "1", "--threads", "1", "--out", run, "--quiet"});
+    REQUIRE_MESSAGE(train.exit_code == 0, train.describe());
+    const CommandResult r = run_attnlab({"sample", "--checkpoint", run});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+    CHECK(r.out.size() >= 200);  // the default: 200 tokens of one character or more each
+    CHECK(contains(r.err, "200 tokens: prompt of 1"));
+    CHECK(contains(r.err, "the window slides"));  // baby's context is 64
+  }
 }
 
 TEST_CASE("attnlab sample: a tokenizer with byte fallback encodes any prompt") {

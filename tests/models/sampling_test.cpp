@@ -177,7 +177,7 @@ TEST_CASE("generate refuses to run past the context, or slides the window when a
   CHECK(generate(f.decoder, prompt, {.max_new_tokens = 11, .sampling = {}}).tokens.size() == 11);
   CHECK(error_of([&] { generate(f.decoder, prompt, {.max_new_tokens = 12, .sampling = {}}); }) ==
         "a prompt of 6 tokens and 12 new ones need 17 positions, but the model's context has 16 "
-        "(max_seq_len): ask for at most 11 tokens, or slide the window (--slide)");
+        "(max_seq_len): ask for at most 11 tokens, or let the window slide (drop --no-slide)");
   const std::vector<int32_t> long_prompt(17, 1);
   CHECK(contains(
       error_of([&] { generate(f.decoder, long_prompt, {.max_new_tokens = 1, .sampling = {}}); }),
