@@ -208,8 +208,9 @@ ModelConfig config_from_value(const json& j, const std::string& what) {
   if (auto v = r.number("rope_theta")) c.rope_theta = *v;
   if (auto v = r.number("rope_fraction")) c.rope_fraction = *v;
 
-  // The MLA ranks: required (and positive) for mla; elsewhere unused, so 0
-  // (what config_to_json writes for them) is accepted and they resolve to 0.
+  // The MLA ranks: required (and positive) for mla; elsewhere unused and
+  // resolved to 0. config_to_json writes them only for mla; a 0 elsewhere
+  // (what attnlab wrote before) is still read.
   for (auto [key, field] :
        {std::pair{"q_lora_rank", &c.q_lora_rank}, std::pair{"kv_lora_rank", &c.kv_lora_rank},
         std::pair{"rope_head_dim", &c.rope_head_dim}}) {
@@ -481,9 +482,11 @@ std::string config_to_json(const ModelConfig& c) {
   j["max_seq_len"] = c.max_seq_len;
   j["rope_theta"] = c.rope_theta;
   j["rope_fraction"] = c.rope_fraction;
-  j["q_lora_rank"] = c.q_lora_rank;
-  j["kv_lora_rank"] = c.kv_lora_rank;
-  j["rope_head_dim"] = c.rope_head_dim;
+  if (c.attention == AttentionKind::MLA) {  // MODEL-SPEC: keys positive, so only where they apply
+    j["q_lora_rank"] = c.q_lora_rank;
+    j["kv_lora_rank"] = c.kv_lora_rank;
+    j["rope_head_dim"] = c.rope_head_dim;
+  }
   j["ffn"] = ffn_name(c.ffn);
   j["ffn_hidden"] = c.ffn_hidden;
   j["n_experts"] = c.n_experts;

@@ -3,7 +3,7 @@
 //
 //   ModelConfig c = config_from_file("baby.json");   // or config_from_json(text)
 //   ModelConfig p = preset_config("baby", 96, {.attention = "mla"});
-//   std::string text = config_to_json(c);             // every key, resolved
+//   std::string text = config_to_json(c);             // every key that applies, resolved
 //
 // A ModelConfig that came from JSON or a preset is resolved and canonical:
 // derived defaults are filled in (head_dim = D/H, n_kv_heads per variant,
@@ -11,8 +11,9 @@
 // value, so that operator== compares models rather than spellings:
 //   - mla:        n_kv_heads = n_heads, rope_fraction = 1 (mla ignores both);
 //   - mha/gqa/mqa: q_lora_rank = kv_lora_rank = rope_head_dim = 0 (unused).
-// config_to_json writes every key of the table with its resolved value, and
-// config_from_json(config_to_json(c)) == c.
+// config_to_json writes every key of the table that applies to the variant
+// with its resolved value (the MLA ranks only for mla: MODEL-SPEC's integer
+// keys are positive), and config_from_json(config_to_json(c)) == c.
 #pragma once
 
 #include <cstdint>
@@ -90,7 +91,8 @@ struct ModelConfig {
 // message starts with `what` and names the offending key.
 ModelConfig config_from_json(const std::string& json_text, const std::string& what = "config");
 ModelConfig config_from_file(const std::string& path);  // `what` is the path
-// Every key, resolved, as a pretty-printed JSON object in the table's order.
+// Every key that applies (the MLA ranks only for mla), resolved, as a
+// pretty-printed JSON object in the table's order.
 std::string config_to_json(const ModelConfig& config);
 
 // Check the rules of MODEL-SPEC.md on an already resolved config (positive

@@ -205,7 +205,7 @@ TEST_CASE("every rule is refused with a message naming the key") {
   }
 }
 
-TEST_CASE("config_to_json writes every key and round-trips exactly") {
+TEST_CASE("config_to_json writes every key that applies and round-trips exactly") {
   const std::vector<std::string> configs = {
       with(""),
       with(R"(, "attention": "gqa", "n_kv_heads": 2, "ffn": "relu", "tie_embeddings": true)"),
@@ -222,13 +222,20 @@ TEST_CASE("config_to_json writes every key and round-trips exactly") {
     CHECK(config_from_json(out) == c);
     CHECK(config_to_json(config_from_json(out)) == out);
     for (const char* key :
-         {"vocab_size",    "d_model",      "n_layers",         "n_heads",       "head_dim",
-          "attention",     "n_kv_heads",   "max_seq_len",      "rope_theta",    "rope_fraction",
-          "q_lora_rank",   "kv_lora_rank", "rope_head_dim",    "ffn",           "ffn_hidden",
-          "n_experts",     "top_k",        "n_shared_experts", "aux_loss_coef", "norm_eps",
-          "tie_embeddings"})
+         {"vocab_size", "d_model", "n_layers", "n_heads", "head_dim", "attention", "n_kv_heads",
+          "max_seq_len", "rope_theta", "rope_fraction", "ffn", "ffn_hidden", "n_experts", "top_k",
+          "n_shared_experts", "aux_loss_coef", "norm_eps", "tie_embeddings"})
       CHECK_MESSAGE(out.find(fmt::format("\"{}\":", key)) != std::string::npos, key);
+    // MODEL-SPEC: integer keys are positive unless the table allows 0, so
+    // the MLA ranks appear only in an mla config (a 0 would break the rule).
+    const bool mla = c.attention == AttentionKind::MLA;
+    for (const char* key : {"q_lora_rank", "kv_lora_rank", "rope_head_dim"})
+      CHECK_MESSAGE((out.find(fmt::format("\"{}\":", key)) != std::string::npos) == mla, key);
   }
+  // What attnlab wrote before (the ranks as 0 outside mla) still reads.
+  const ModelConfig old =
+      config_from_json(with(R"(, "q_lora_rank": 0, "kv_lora_rank": 0, "rope_head_dim": 0)"));
+  CHECK(old == config_from_json(with("")));
   ModelConfig a = config_from_json(with("")), b = a;
   b.norm_eps = 1e-5;
   CHECK(a != b);
