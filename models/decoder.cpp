@@ -11,6 +11,7 @@
 #include <limits>
 #include <numeric>
 
+#include "attnlab/nn/moe_routing.hpp"
 #include "attnlab/tensor/attention.hpp"
 #include "attnlab/tensor/blas.hpp"
 #include "attnlab/tensor/rms_norm.hpp"
@@ -96,9 +97,8 @@ struct Decoder::Impl {
   Tensor row_scale;            // [H]: 1 / (sum of each row of scores)
   Tensor step_logits, last_h;  // [B, V], [B, D]
   std::vector<int32_t> chunk_ids;
-  std::vector<int32_t> chosen;                              // [rows, k]
-  std::vector<int32_t> order;                               // [E]
-  std::vector<std::vector<int32_t>> tokens_of, choices_of;  // per expert
+  Tensor router_probs;  // [E]: one token's softmax over all experts
+  MoeRouting routing;   // the experts of each row, its vectors reserved once
   // Router statistics since reset, per layer: tokens routed, choices and
   // probability mass per expert.
   std::vector<int64_t> routed;
@@ -242,13 +242,14 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
     moe_out = Tensor::empty({rows, D}, dtype);
     moe_in = Tensor::empty({rows, D}, dtype);
     moe_y = Tensor::empty({rows, D}, dtype);
-    chosen.resize(rows * top_k);
-    order.resize(E);
-    tokens_of.resize(E);
-    choices_of.resize(E);
+    router_probs = Tensor::empty({E}, dtype);
+    routing.chosen.reserve(rows * top_k);
+    routing.order.reserve(E);
+    routing.tokens_of.resize(E);
+    routing.choices_of.resize(E);
     for (int64_t e = 0; e < E; ++e) {
-      tokens_of[e].reserve(rows);
-      choices_of[e].reserve(rows);
+      routing.tokens_of[e].reserve(rows);
+      routing.choices_of[e].reserve(rows);
     }
     routed.assign(cfg.n_layers, 0);
     choice_count.assign(cfg.n_layers, std::vector<int64_t>(E, 0));
@@ -439,37 +440,13 @@ void Decoder::Impl::mixture(int64_t layer, int64_t rows) {
   T* logits = router_logits.data<T>();
   T* gp = gates.data<T>();
   linear<T>(logits, E, hp, D, l.router, rows, T(0));
-  for (int64_t e = 0; e < E; ++e) {
-    tokens_of[e].clear();
-    choices_of[e].clear();
-  }
+  route_top_k<T>(logits, rows, E, k, routing);  // nn/moe_routing.hpp, as in training
+  T* probs = router_probs.data<T>();
   for (int64_t n = 0; n < rows; ++n) {
-    const T* row = logits + n * E;
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [row](int32_t a, int32_t b) {
-      return row[a] > row[b] || (row[a] == row[b] && a < b);
-    });
-    // p = softmax over all E (gates when k = 1, and the statistics of aux)
-    const T m = row[order[0]];
-    T sum = 0;
-    for (int64_t e = 0; e < E; ++e) sum += std::exp(row[e] - m);
-    for (int64_t e = 0; e < E; ++e)
-      prob_sum[layer][e] += static_cast<double>(std::exp(row[e] - m) / sum);
-    if (k == 1) {
-      gp[n] = std::exp(row[order[0]] - m) / sum;
-    } else {  // softmax over the k chosen logits (the first is their max)
-      T chosen_sum = 0;
-      for (int64_t j = 0; j < k; ++j) chosen_sum += std::exp(row[order[j]] - m);
-      for (int64_t j = 0; j < k; ++j) gp[n * k + j] = std::exp(row[order[j]] - m) / chosen_sum;
-    }
-    for (int64_t j = 0; j < k; ++j) {
-      const int32_t e = order[j];
-      chosen[n * k + j] = e;
-      tokens_of[e].push_back(static_cast<int32_t>(n));
-      choices_of[e].push_back(static_cast<int32_t>(n * k + j));
-      ++choice_count[layer][e];
-    }
+    routing_gates<T>(logits + n * E, E, routing.chosen.data() + n * k, k, gp + n * k, probs);
+    for (int64_t e = 0; e < E; ++e) prob_sum[layer][e] += static_cast<double>(probs[e]);
   }
+  for (int64_t e = 0; e < E; ++e) choice_count[layer][e] += routing.tokens_per_expert(e);
   routed[layer] += rows;
 
   T* out = moe_out.data<T>();
@@ -477,13 +454,13 @@ void Decoder::Impl::mixture(int64_t layer, int64_t rows) {
   T* y = moe_y.data<T>();
   std::fill(out, out + rows * D, T(0));
   for (int64_t e = 0; e < E; ++e) {
-    const auto& toks = tokens_of[e];
+    const auto& toks = routing.tokens_of[e];
     const int64_t n_e = static_cast<int64_t>(toks.size());
     if (n_e == 0) continue;  // no row chose e: it does not run
     for (int64_t i = 0; i < n_e; ++i) std::memcpy(in + i * D, hp + toks[i] * D, D * sizeof(T));
     feed_forward<T>(l.experts[e], in, D, n_e, y, T(0));
     for (int64_t i = 0; i < n_e; ++i) {
-      const T gate = gp[choices_of[e][i]];
+      const T gate = gp[routing.choices_of[e][i]];
       T* dst = out + toks[i] * D;
       const T* src = y + i * D;
       for (int64_t j = 0; j < D; ++j) dst[j] += src[j] * gate;

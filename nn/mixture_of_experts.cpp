@@ -1,7 +1,6 @@
 #include "attnlab/nn/mixture_of_experts.hpp"
 
 #include <algorithm>
-#include <numeric>
 
 #include "attnlab/autograd/ops.hpp"
 
@@ -36,25 +35,12 @@ MixtureOfExperts::MixtureOfExperts(const MixtureOfExpertsConfig& config, Rng& rn
   }
 }
 
-std::vector<int32_t> MixtureOfExperts::top_k_experts(const Tensor& logits, int64_t k) {
+MoeRouting MixtureOfExperts::route(const Tensor& logits, int64_t k) {
   const int64_t E = logits.size(-1), N = logits.numel() / std::max<int64_t>(E, 1);
-  ATTN_CHECK(k >= 1 && k <= E, "top-k of {} experts with k = {}", E, k);
   const Tensor lc = logits.contiguous();
-  std::vector<int32_t> chosen(N * k);
-  std::vector<int32_t> order(E);
-  dispatch_dtype(lc.dtype(), [&]<typename T>() {
-    const T* data = lc.data<T>();
-    for (int64_t n = 0; n < N; ++n) {
-      const T* row = data + n * E;
-      std::iota(order.begin(), order.end(), 0);
-      // Higher logit first; among equal logits the lower index first.
-      std::partial_sort(order.begin(), order.begin() + k, order.end(), [row](int32_t a, int32_t b) {
-        return row[a] > row[b] || (row[a] == row[b] && a < b);
-      });
-      std::copy_n(order.begin(), k, chosen.begin() + n * k);
-    }
-  });
-  return chosen;
+  MoeRouting routing;
+  dispatch_dtype(lc.dtype(), [&]<typename T>() { route_top_k<T>(lc.data<T>(), N, E, k, routing); });
+  return routing;
 }
 
 MixtureOfExpertsOutput MixtureOfExperts::forward(const Variable& x) const {
@@ -63,21 +49,18 @@ MixtureOfExpertsOutput MixtureOfExperts::forward(const Variable& x) const {
              shape_str(x.shape()));
   const int64_t N = x.numel() / D;
   ATTN_CHECK(N > 0, "MoE input of shape {} has no tokens", shape_str(x.shape()));
-  const Variable tokens = reshape(x, {N, D});                            // (N, D)
-  const Variable logits = router_.forward(tokens);                       // (N, E)
-  const Variable probs = softmax(logits);                                // (N, E)
-  const std::vector<int32_t> chosen = top_k_experts(logits.value(), k);  // (N, k)
+  const Variable tokens = reshape(x, {N, D});           // (N, D)
+  const Variable logits = router_.forward(tokens);      // (N, E)
+  const Variable probs = softmax(logits);               // (N, E)
+  MoeRouting routing = route(logits.value(), k);        // nn/moe_routing.hpp
+  const std::vector<int32_t>& chosen = routing.chosen;  // (N, k)
   // gates (N, k), in the order of `chosen`
   const Variable gates = k == 1 ? gather(probs, chosen, 1) : softmax(gather(logits, chosen, k));
   const Variable gates_flat = reshape(gates, {N * k, 1});  // choice i = n·k + j
-
-  // Each expert's choices, in token order: which tokens it sees, and where
-  // its gates sit in gates_flat.
-  std::vector<std::vector<int32_t>> tokens_of(E), choices_of(E);
-  for (int64_t i = 0; i < N * k; ++i) {
-    tokens_of[chosen[i]].push_back(static_cast<int32_t>(i / k));
-    choices_of[chosen[i]].push_back(static_cast<int32_t>(i));
-  }
+  // Each expert's choices, in token order: which tokens it sees
+  // (routing.tokens_of), and where its gates sit in gates_flat (routing.choices_of).
+  const auto& tokens_of = routing.tokens_of;
+  const auto& choices_of = routing.choices_of;
 
   // Run each expert on its own tokens only, weighted by their gates; then add
   // every weighted output back into its token's row at once.
@@ -85,7 +68,7 @@ MixtureOfExpertsOutput MixtureOfExperts::forward(const Variable& x) const {
   std::vector<int32_t> destination;  // the token of each row of concat(weighted)
   std::vector<int64_t> tokens_per_expert(E);
   for (int64_t e = 0; e < E; ++e) {
-    tokens_per_expert[e] = static_cast<int64_t>(tokens_of[e].size());
+    tokens_per_expert[e] = routing.tokens_per_expert(e);
     if (tokens_of[e].empty()) continue;  // no token chose e: it does not run
     const Variable routed = index_select(tokens, tokens_of[e]);     // (n_e, D)
     const Variable gate = index_select(gates_flat, choices_of[e]);  // (n_e, 1)
@@ -102,7 +85,7 @@ MixtureOfExpertsOutput MixtureOfExperts::forward(const Variable& x) const {
   const Variable f(Tensor::from_data<double>({E}, fraction).to(x.dtype()));
   const Variable mean_prob = mean(probs, {0});                                      // P_e, (E)
   const Variable aux = mul_scalar(sum(mul(f, mean_prob)), static_cast<double>(E));  // scalar
-  return {reshape(y, x.shape()), aux, std::move(tokens_per_expert)};
+  return {reshape(y, x.shape()), aux, std::move(tokens_per_expert), std::move(routing.chosen)};
 }
 
 }  // namespace attnlab

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "attnlab/nn/feed_forward.hpp"
+#include "attnlab/nn/moe_routing.hpp"
 
 namespace attnlab {
 
@@ -43,6 +44,7 @@ struct MixtureOfExpertsOutput {
   Variable y;                              // shaped like x
   Variable aux;                            // the load-balancing loss, a scalar
   std::vector<int64_t> tokens_per_expert;  // (E): tokens routed to each expert
+  std::vector<int32_t> chosen;             // (N, k): each token's experts, best first
 };
 
 class MixtureOfExperts : public Module {
@@ -57,8 +59,8 @@ class MixtureOfExperts : public Module {
   MixtureOfExpertsOutput forward(const Variable& x) const;
 
   // The k best experts of each row of logits (N, E), best first; among equal
-  // logits the lower index wins. Laid out (N, k).
-  static std::vector<int32_t> top_k_experts(const Tensor& logits, int64_t k);
+  // logits the lower index wins: route_top_k (nn/moe_routing.hpp) on a tensor.
+  static MoeRouting route(const Tensor& logits, int64_t k);
 
   const MixtureOfExpertsConfig& config() const { return config_; }
   const Linear& router() const { return router_; }

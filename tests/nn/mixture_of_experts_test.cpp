@@ -59,11 +59,11 @@ Variable output_and_aux(const MixtureOfExperts& moe, const Variable& x) {
 TEST_CASE("MoE routing: top-k by logit, ties to the lower index, best first") {
   const Tensor logits = Tensor::from_data({3, 4}, {1, 3, 3, 0, 2, 2, 2, 2, 0, 1, 5, 5}, DType::F64);
   using Ids = std::vector<int32_t>;
-  CHECK(MixtureOfExperts::top_k_experts(logits, 1) == Ids{1, 0, 2});
-  CHECK(MixtureOfExperts::top_k_experts(logits, 2) == Ids{1, 2, 0, 1, 2, 3});
-  CHECK(MixtureOfExperts::top_k_experts(logits, 4) == Ids{1, 2, 0, 3, 0, 1, 2, 3, 2, 3, 1, 0});
-  CHECK(MixtureOfExperts::top_k_experts(logits.to(DType::F32), 2) == Ids{1, 2, 0, 1, 2, 3});
-  CHECK_THROWS_AS(MixtureOfExperts::top_k_experts(logits, 5), Error);
+  CHECK(MixtureOfExperts::route(logits, 1).chosen == Ids{1, 0, 2});
+  CHECK(MixtureOfExperts::route(logits, 2).chosen == Ids{1, 2, 0, 1, 2, 3});
+  CHECK(MixtureOfExperts::route(logits, 4).chosen == Ids{1, 2, 0, 3, 0, 1, 2, 3, 2, 3, 1, 0});
+  CHECK(MixtureOfExperts::route(logits.to(DType::F32), 2).chosen == Ids{1, 2, 0, 1, 2, 3});
+  CHECK_THROWS_AS(MixtureOfExperts::route(logits, 5), Error);
 }
 
 TEST_CASE("MoE routing: with all logits tied every token goes to the lowest experts") {
@@ -177,7 +177,7 @@ TEST_CASE("MoE load-balancing loss: value and router gradient by hand") {
     const Tensor w = moe.router().weight().value();
     const std::vector<double> xv = x.to_vector(), lv = ref_linear(x.reshape({N, D}), w).to_vector();
     const std::vector<int32_t> chosen =
-        MixtureOfExperts::top_k_experts(Tensor::from_data<double>({N, E}, lv), k);
+        MixtureOfExperts::route(Tensor::from_data<double>({N, E}, lv), k).chosen;
     // p, f, P and aux = E Σ f_e P_e.
     std::vector<double> p(N * E), f(E, 0.0), P(E, 0.0);
     for (int64_t n = 0; n < N; ++n) {
