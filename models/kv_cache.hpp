@@ -72,10 +72,6 @@ class LatentKvCache {
     return rows_.data<T>() + (b * max_len_ + t) * token_stride();
   }
   template <typename T>
-  T* rope_key(int64_t b, int64_t t) const {
-    return row<T>(b, t);
-  }
-  template <typename T>
   T* latent(int64_t b, int64_t t) const {
     return row<T>(b, t) + rope_dim_;
   }

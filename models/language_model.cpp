@@ -9,8 +9,9 @@ namespace attnlab {
 namespace {
 
 // A module that only holds one weight, so that the output head's parameter is
-// named `lm_head.weight` like the spec's (a bias-free Linear would do too, but
-// the head is read by the fused logits path, not called as a layer).
+// named `lm_head.weight` like the spec's. The head is not called as a layer:
+// forward reads the weight through output_weight(), which is tok_emb's weight
+// when the embeddings are tied.
 class OutputHead : public Module {
  public:
   OutputHead(int64_t vocab, int64_t dim, DType dtype, Rng& rng, double std)

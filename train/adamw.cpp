@@ -23,7 +23,7 @@ void AdamW::step(double lr) {
     s.beta1 = options_.beta1;
     s.beta2 = options_.beta2;
     s.eps = options_.eps;
-    s.weight_decay = decays(params_[i].first, p.value()) ? options_.weight_decay : 0.0;
+    s.weight_decay = decays(p.value()) ? options_.weight_decay : 0.0;
     s.step = step_;
     adamw_update_(p.mutable_value(), p.grad(), m_[i], v_[i], s);
   }

@@ -40,7 +40,9 @@ class AdamW {
   const std::vector<Tensor>& second_moments() const { return v_; }
   void load_state(std::vector<Tensor> m, std::vector<Tensor> v, int64_t step);
 
-  static bool decays(const std::string& name, const Tensor& param) { return param.dim() >= 2; }
+  // Weight decay applies to matrices (linear and embedding weights), never to
+  // vectors (RMSNorm gains, biases): decided by the shape alone.
+  static bool decays(const Tensor& param) { return param.dim() >= 2; }
 
  private:
   NamedParameters params_;
