@@ -16,6 +16,7 @@
 #include "attnlab/tensor/blas.hpp"
 #include "attnlab/tensor/rms_norm.hpp"
 #include "attnlab/tensor/rope.hpp"
+#include "attnlab/tensor/swiglu.hpp"
 
 namespace attnlab {
 namespace {
@@ -31,11 +32,6 @@ template <typename T>
 void linear(T* out, int64_t ldo, const T* x, int64_t ldx, const Tensor& w, int64_t rows, T beta) {
   blas::gemm<T>(false, true, rows, w.size(0), w.size(1), T(1), x, ldx, w.data<T>(), w.size(1), beta,
                 out, ldo);
-}
-
-template <typename T>
-T silu(T x) {
-  return x / (T(1) + std::exp(-x));
 }
 
 // ---------------------------------------------------------------- weights
@@ -55,6 +51,18 @@ struct LayerWeights {
   Tensor router;   // MoE [E, D]
   std::vector<FfnWeights> experts, shared;  // MoE
 };
+
+// The keys [B, Tk, Hkv, q_dim] and values [B, Tk, Hkv, v_dim] that a layer's
+// H query heads read, in place in its cache.
+template <typename T>
+struct KvHeads {
+  HeadsView<const T> keys, values;
+};
+
+template <typename T>
+T silu(T x) {
+  return x / (T(1) + std::exp(-x));
+}
 
 // Rows of the given [rows_i, cols] tensors stacked into one contiguous matrix.
 Tensor stack_rows(const std::vector<Tensor>& parts, DType dtype) {
@@ -112,8 +120,11 @@ struct Decoder::Impl {
   template <typename T>
   void attention(int64_t layer, int64_t len);
   template <typename T>
-  void attend_one(int64_t b, const T* keys, int64_t k_batch, int64_t k_token, int64_t k_head,
-                  const T* values, int64_t v_batch, int64_t v_token, int64_t v_head, int64_t Tk);
+  KvHeads<T> append_keys_values(int64_t layer, int64_t len);
+  template <typename T>
+  KvHeads<T> append_latents(int64_t layer, int64_t len);
+  template <typename T>
+  void attend_one(int64_t b, const KvHeads<T>& kv_heads, int64_t Tk);
   template <typename T>
   void feed_forward(const FfnWeights& f, const T* in, int64_t ld_in, int64_t rows, T* out, T beta);
   template <typename T>
@@ -299,89 +310,132 @@ void Decoder::Impl::run(const int32_t* ids, int64_t len) {
 }
 
 // x += Attn_layer(h) for the rows of len tokens per sequence.
+//
+// Every variant runs as grouped-query attention of H query heads (q_dim wide)
+// over Hkv KV heads read in place in the cache. mha/gqa/mqa: the cached k and
+// v (append_keys_values). mla: multi-query attention over the latent
+// (append_latents).
 template <typename T>
 void Decoder::Impl::attention(int64_t layer, int64_t len) {
   const LayerWeights& l = layers[layer];
   const int64_t rows = B * len, Tk = pos + len;
-  T* pp = proj.data<T>();
-  T* qp = q.data<T>();
-  linear<T>(pp, in_width, h.data<T>(), D, l.w_in, rows, T(0));
-  const T* keys;
-  const T* values;
-  int64_t k_batch, k_token, k_head, v_batch, v_token, v_head;
-  if (mla) {
-    // proj rows are [c_q (d_cq) | k_r (dr) | c_kv (d_c)]; the cache keeps [k_r ; c_kv].
-    const LatentKvCache& cache = latent[layer];
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < len; ++t)
-        std::memcpy(cache.row<T>(b, pos + t), pp + (b * len + t) * in_width + d_cq,
-                    (dr + d_c) * sizeof(T));
-    // Queries: head h is [q_r,h ; c_q·w_uq_uk,hᵀ], from c_q (the first d_cq columns).
-    linear<T>(qp, H * q_dim, pp, in_width, l.w_q, rows, T(0));
-    rope_forward<T>(qp, qp, {B, len, H, q_dim, dr, cfg.rope_theta, pos});
-    for (int64_t b = 0; b < B; ++b)
-      rope_forward<T>(cache.row<T>(b, pos), cache.row<T>(b, pos),
-                      {1, len, 1, dr + d_c, dr, cfg.rope_theta, pos});
-    // Keys are the whole rows (one KV head); values their c_kv part.
-    keys = cache.row<T>(0, 0);
-    values = cache.latent<T>(0, 0);
-    k_batch = v_batch = max_len * cache.token_stride();
-    k_token = v_token = k_head = v_head = cache.token_stride();
-  } else {
-    // proj rows are [q (H·dh) | k (Hkv·dh) | v (Hkv·dh)].
-    const KvCache& cache = kv[layer];
-    const int64_t dh = q_dim, kw = Hkv * dh;
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < len; ++t) {
-        const T* row = pp + (b * len + t) * in_width;
-        std::memcpy(qp + (b * len + t) * H * dh, row, H * dh * sizeof(T));
-        std::memcpy(cache.key<T>(b, pos + t), row + H * dh, kw * sizeof(T));
-        std::memcpy(cache.value<T>(b, pos + t), row + H * dh + kw, kw * sizeof(T));
-      }
-    if (rope_dims > 0) {
-      rope_forward<T>(qp, qp, {B, len, H, dh, rope_dims, cfg.rope_theta, pos});
-      for (int64_t b = 0; b < B; ++b)
-        rope_forward<T>(cache.key<T>(b, pos), cache.key<T>(b, pos),
-                        {1, len, Hkv, dh, rope_dims, cfg.rope_theta, pos});
-    }
-    keys = cache.key<T>(0, 0);
-    values = cache.value<T>(0, 0);
-    k_batch = v_batch = max_len * kw;
-    k_token = v_token = kw;
-    k_head = v_head = dh;
-  }
+  linear<T>(proj.data<T>(), in_width, h.data<T>(), D, l.w_in, rows, T(0));
+  const KvHeads<T> kv_heads =
+      mla ? append_latents<T>(layer, len) : append_keys_values<T>(layer, len);
   if (len == 1) {
-    for (int64_t b = 0; b < B; ++b)
-      attend_one<T>(b, keys, k_batch, k_token, k_head, values, v_batch, v_token, v_head, Tk);
+    for (int64_t b = 0; b < B; ++b) attend_one<T>(b, kv_heads, Tk);
   } else {
     // The fused causal kernel: the len new tokens are the last queries of Tk.
-    const AttentionDims dims{B, len, Tk, H, Hkv, q_dim, v_dim};
-    const HeadsView<const T> qv{qp, len * H * q_dim, H * q_dim, q_dim};
-    const HeadsView<const T> kv_view{keys, k_batch, k_token, k_head};
-    const HeadsView<const T> vv{values, v_batch, v_token, v_head};
-    const HeadsView<T> ov{att.data<T>(), len * H * v_dim, H * v_dim, v_dim};
-    attention_forward<T>(ov, nullptr, qv, kv_view, vv, dims, static_cast<T>(scale));
+    const AttentionDims dims{.batch = B,
+                             .q_len = len,
+                             .kv_len = Tk,
+                             .heads = H,
+                             .kv_heads = Hkv,
+                             .qk_dim = q_dim,
+                             .v_dim = v_dim};
+    const HeadsView<const T> queries{q.data<T>(), len * H * q_dim, H * q_dim, q_dim};
+    const HeadsView<T> out{att.data<T>(), len * H * v_dim, H * v_dim, v_dim};
+    attention_forward<T>(out, nullptr, queries, kv_heads.keys, kv_heads.values, dims,
+                         static_cast<T>(scale));
   }
   linear<T>(x.data<T>(), D, att.data<T>(), H * v_dim, l.w_out, rows, T(1));  // x += o·w_outᵀ
+}
+
+// mha/gqa/mqa: proj rows are [q (H·dh) | k (Hkv·dh) | v (Hkv·dh)]. Copies q
+// into the queries, appends k and v to the cache, rotates q and k at their
+// positions; the KV heads are the cache's Hkv heads.
+template <typename T>
+KvHeads<T> Decoder::Impl::append_keys_values(int64_t layer, int64_t len) {
+  const KvCache& cache = kv[layer];
+  const T* pp = proj.data<T>();
+  T* qp = q.data<T>();
+  const int64_t dh = q_dim, kw = Hkv * dh;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < len; ++t) {
+      const T* row = pp + (b * len + t) * in_width;
+      std::memcpy(qp + (b * len + t) * H * dh, row, H * dh * sizeof(T));
+      std::memcpy(cache.key<T>(b, pos + t), row + H * dh, kw * sizeof(T));
+      std::memcpy(cache.value<T>(b, pos + t), row + H * dh + kw, kw * sizeof(T));
+    }
+  if (rope_dims > 0) {
+    const RopeDims query_rope{.batch = B,
+                              .tokens = len,
+                              .heads = H,
+                              .head_dim = dh,
+                              .rotary_dims = rope_dims,
+                              .theta = cfg.rope_theta,
+                              .position_offset = pos};
+    rope_forward<T>(qp, qp, query_rope);
+    RopeDims key_rope = query_rope;
+    key_rope.batch = 1;
+    key_rope.heads = Hkv;
+    for (int64_t b = 0; b < B; ++b)
+      rope_forward<T>(cache.key<T>(b, pos), cache.key<T>(b, pos), key_rope);
+  }
+  const int64_t seq = max_len * kw;  // one sequence's stretch of the cache
+  return {.keys = {cache.key<T>(0, 0), seq, kw, dh}, .values = {cache.value<T>(0, 0), seq, kw, dh}};
+}
+
+// mla decodes as multi-query attention over the latent (models/README.md,
+// "the absorption trick"): one KV head, dr + d_c wide, for all H query heads.
+//   key of token j    [k_r,j ; c_kv,j]            the cached row, as it is
+//   value of token j  c_kv,j                      the row's latent part
+//   query of head h   [RoPE(q_r,h) ; c_q·w_uq_uk,hᵀ]   w_uq_uk,h = w_uk,hᵀ·w_uq,h
+// so q·k = q_r·k_r + q_c·(c_kv·w_uk,hᵀ) = the training form's q·k, and the
+// head's output Σ p·c_kv (d_c wide) goes through wo_uv, which absorbs w_uv.
+// The RoPE part comes first here and last in training ([q_c ; q_r]): a dot
+// product is the same sum in either order, and first is where the RoPE kernel
+// rotates (a head's first r channels), so one call rotates k_r inside the row.
+template <typename T>
+KvHeads<T> Decoder::Impl::append_latents(int64_t layer, int64_t len) {
+  const LatentKvCache& cache = latent[layer];
+  const T* pp = proj.data<T>();
+  T* qp = q.data<T>();
+  // proj rows are [c_q (d_cq) | k_r (dr) | c_kv (d_c)]: the last two are the cache row.
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < len; ++t)
+      std::memcpy(cache.row<T>(b, pos + t), pp + (b * len + t) * in_width + d_cq,
+                  (dr + d_c) * sizeof(T));
+  // The queries, from c_q (the first d_cq columns of proj).
+  linear<T>(qp, H * q_dim, pp, in_width, layers[layer].w_q, B * len, T(0));
+  const RopeDims query_rope{.batch = B,
+                            .tokens = len,
+                            .heads = H,
+                            .head_dim = q_dim,
+                            .rotary_dims = dr,
+                            .theta = cfg.rope_theta,
+                            .position_offset = pos};
+  rope_forward<T>(qp, qp, query_rope);
+  RopeDims key_rope = query_rope;  // the cache rows: one head of dr + d_c
+  key_rope.batch = 1;
+  key_rope.heads = 1;
+  key_rope.head_dim = dr + d_c;
+  for (int64_t b = 0; b < B; ++b)
+    rope_forward<T>(cache.row<T>(b, pos), cache.row<T>(b, pos), key_rope);
+  const int64_t row = cache.token_stride(), seq = max_len * row;
+  // One KV head: its head stride (here the row) is never used.
+  return {.keys = {cache.row<T>(0, 0), seq, row, row},
+          .values = {cache.latent<T>(0, 0), seq, row, row}};
 }
 
 // One new token of sequence b (row b of q) against the Tk cached tokens:
 // for each KV head, the G = H / Hkv query heads that read it score all keys
 // in one product, then mix the values in another.
 template <typename T>
-void Decoder::Impl::attend_one(int64_t b, const T* keys, int64_t k_batch, int64_t k_token,
-                               int64_t k_head, const T* values, int64_t v_batch, int64_t v_token,
-                               int64_t v_head, int64_t Tk) {
+void Decoder::Impl::attend_one(int64_t b, const KvHeads<T>& kv_heads, int64_t Tk) {
   const int64_t G = H / Hkv;
+  const HeadsView<const T>& keys = kv_heads.keys;
+  const HeadsView<const T>& values = kv_heads.values;
   T* s = scores.data<T>();
   for (int64_t g = 0; g < Hkv; ++g) {
     const T* qg = q.data<T>() + b * H * q_dim + g * G * q_dim;  // [G, q_dim]
-    const T* kg = keys + b * k_batch + g * k_head;              // [Tk, q_dim], rows k_token apart
-    const T* vg = values + b * v_batch + g * v_head;            // [Tk, v_dim], rows v_token apart
-    T* og = att.data<T>() + b * H * v_dim + g * G * v_dim;      // [G, v_dim]
+    // [Tk, q_dim] and [Tk, v_dim], rows token_stride apart
+    const T* kg = keys.data + b * keys.batch_stride + g * keys.head_stride;
+    const T* vg = values.data + b * values.batch_stride + g * values.head_stride;
+    T* og = att.data<T>() + b * H * v_dim + g * G * v_dim;  // [G, v_dim]
     // s [G, Tk] = scale · q·kᵀ
     blas::gemm_on_this_thread<T>(false, true, G, Tk, q_dim, static_cast<T>(scale), qg, q_dim, kg,
-                                 k_token, T(0), s, Tk);
+                                 keys.token_stride, T(0), s, Tk);
     T* inv = row_scale.data<T>();
     for (int64_t r = 0; r < G; ++r) {
       T* row = s + r * Tk;
@@ -394,8 +448,8 @@ void Decoder::Impl::attend_one(int64_t b, const T* keys, int64_t k_batch, int64_
       inv[r] = T(1) / sum;
     }
     // o [G, v_dim] = p · v, then divided by each row's sum (as the training kernel does)
-    blas::gemm_on_this_thread<T>(false, false, G, v_dim, Tk, T(1), s, Tk, vg, v_token, T(0), og,
-                                 v_dim);
+    blas::gemm_on_this_thread<T>(false, false, G, v_dim, Tk, T(1), s, Tk, vg, values.token_stride,
+                                 T(0), og, v_dim);
     for (int64_t r = 0; r < G; ++r)
       for (int64_t c = 0; c < v_dim; ++c) og[r * v_dim + c] *= inv[r];
   }
