@@ -59,11 +59,6 @@ struct KvHeads {
   HeadsView<const T> keys, values;
 };
 
-template <typename T>
-T silu(T x) {
-  return x / (T(1) + std::exp(-x));
-}
-
 // Rows of the given [rows_i, cols] tensors stacked into one contiguous matrix.
 Tensor stack_rows(const std::vector<Tensor>& parts, DType dtype) {
   int64_t rows = 0;
@@ -463,12 +458,8 @@ void Decoder::Impl::feed_forward(const FfnWeights& f, const T* in, int64_t ld_in
   T* a = act.data<T>();
   if (cfg.ffn == FfnKind::SwiGLU) {
     linear<T>(hid, 2 * F, in, ld_in, f.w_in, rows, T(0));  // [gate | up]
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* g = hid + r * 2 * F;
-      const T* u = g + F;
-      T* ar = a + r * F;
-      for (int64_t j = 0; j < F; ++j) ar[j] = silu(g[j]) * u[j];
-    }
+    for (int64_t r = 0; r < rows; ++r)  // a = silu(gate) ⊙ up, the training kernel
+      swiglu_forward<T>(a + r * F, hid + r * 2 * F, hid + r * 2 * F + F, F);
   } else {
     linear<T>(hid, F, in, ld_in, f.w_in, rows, T(0));
     const T* bias = f.b_in.data<T>();
