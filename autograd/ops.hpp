@@ -93,7 +93,7 @@ Variable dropout(const Variable& x, double p, Rng& rng);
 // without the tape). RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) · weight, weight [D].
 // Saves rstd, one number per row.
 Variable rms_norm(const Variable& x, const Variable& weight, double eps);
-// RoPE of MODEL-SPEC.md on x [B, T, heads, d]: rotates the first `rotary_dims`
+// RoPE of docs/MODEL-SPEC.md on x [B, T, heads, d]: rotates the first `rotary_dims`
 // channels of each head in adjacent pairs, token t at position
 // position_offset + t, θ_j = theta^(−2j / rotary_dims); the rest pass through.
 // rotary_dims must be even and ≤ d (0: the identity).

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates tests/data/reference: tiny checkpoints and batches covering every
-variant of MODEL-SPEC.md, with the outputs of `inspect` computed in float64 by
+variant of docs/MODEL-SPEC.md, with the outputs of `inspect` computed in float64 by
 the independent PyTorch implementation in bench/reference_model.py.
 
     /usr/bin/python3 bench/make_reference_data.py [--out tests/data/reference] [--no-gradcheck]

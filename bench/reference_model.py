@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent PyTorch implementation of /work/shared/MODEL-SPEC.md.
+"""An independent PyTorch implementation of docs/MODEL-SPEC.md.
 
 This file is written from the model spec alone, not from attnlab's C++ code,
 so that it can check attnlab: given the same checkpoint and batch, both must
@@ -146,7 +146,7 @@ def write_safetensors(
 
 
 # ---------------------------------------------------------------------------
-# Config (MODEL-SPEC.md, "Config")
+# Config (docs/MODEL-SPEC.md, "Config")
 # ---------------------------------------------------------------------------
 
 _INT_KEYS = {
@@ -356,7 +356,7 @@ def parameter_shapes(cfg: Config) -> list[tuple[str, list[int]]]:
 
 
 # ---------------------------------------------------------------------------
-# The model (MODEL-SPEC.md, "Forward pass" and "Loss")
+# The model (docs/MODEL-SPEC.md, "Forward pass" and "Loss")
 #
 # Parameters are a dict {spec name: torch tensor}. Every function takes the
 # activations of one layer; shapes are noted as [B, T, ...].

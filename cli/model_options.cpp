@@ -9,7 +9,7 @@ namespace attnlab::cli {
 void ModelOptions::add_to(CLI::App& cmd) {
   cmd.add_option("--preset", preset,
                  fmt::format("Built-in model: {}", fmt::join(preset_names(), ", ")));
-  cmd.add_option("--config", config_path, "Model config, a JSON file (MODEL-SPEC.md keys)")
+  cmd.add_option("--config", config_path, "Model config, a JSON file (docs/MODEL-SPEC.md keys)")
       ->check(CLI::ExistingFile);
   cmd.add_option("--attention", attention, "Attention variant for a preset: mha, gqa, mqa or mla")
       ->check(CLI::IsMember({"mha", "gqa", "mqa", "mla"}));

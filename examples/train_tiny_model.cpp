@@ -1,6 +1,6 @@
 // Train a small character-level language model through the library, no CLI:
 // a tokenizer and batches from the bundled corpus, a transformer of
-// MODEL-SPEC.md, AdamW with warmup and cosine decay, gradient clipping — the
+// docs/MODEL-SPEC.md, AdamW with warmup and cosine decay, gradient clipping — the
 // whole loop in plain sight.
 //
 // Run it from anywhere: it reads data/tinyshakespeare.txt from the source

@@ -1,4 +1,4 @@
-// Checkpoints: one safetensors file per MODEL-SPEC.md.
+// Checkpoints: one safetensors file per docs/MODEL-SPEC.md.
 //
 //   tensors      every parameter by its spec name, F32 (F64 and BF16 also read)
 //   __metadata__ "config"    the model config as JSON (required)

@@ -16,7 +16,7 @@ namespace {
 
 using nlohmann::json;
 
-// The keys of MODEL-SPEC.md's table, in its order (config_to_json writes them so).
+// The keys of docs/MODEL-SPEC.md's table, in its order (config_to_json writes them so).
 const std::vector<std::string> kKeys = {
     "vocab_size",    "d_model",      "n_layers",         "n_heads",       "head_dim",
     "attention",     "n_kv_heads",   "max_seq_len",      "rope_theta",    "rope_fraction",
@@ -482,7 +482,8 @@ std::string config_to_json(const ModelConfig& c) {
   j["max_seq_len"] = c.max_seq_len;
   j["rope_theta"] = c.rope_theta;
   j["rope_fraction"] = c.rope_fraction;
-  if (c.attention == AttentionKind::MLA) {  // MODEL-SPEC: keys positive, so only where they apply
+  if (c.attention ==
+      AttentionKind::MLA) {  // docs/MODEL-SPEC.md: keys positive, so only where they apply
     j["q_lora_rank"] = c.q_lora_rank;
     j["kv_lora_rank"] = c.kv_lora_rank;
     j["rope_head_dim"] = c.rope_head_dim;

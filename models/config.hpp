@@ -1,4 +1,4 @@
-// The model config of MODEL-SPEC.md: a JSON object, validated against every
+// The model config of docs/MODEL-SPEC.md: a JSON object, validated against every
 // rule of the spec, with its defaults resolved.
 //
 //   ModelConfig c = config_from_file("baby.json");   // or config_from_json(text)
@@ -12,7 +12,7 @@
 //   - mla:        n_kv_heads = n_heads, rope_fraction = 1 (mla ignores both);
 //   - mha/gqa/mqa: q_lora_rank = kv_lora_rank = rope_head_dim = 0 (unused).
 // config_to_json writes every key of the table that applies to the variant
-// with its resolved value (the MLA ranks only for mla: MODEL-SPEC's integer
+// with its resolved value (the MLA ranks only for mla: docs/MODEL-SPEC.md's integer
 // keys are positive), and config_from_json(config_to_json(c)) == c.
 #pragma once
 
@@ -67,7 +67,7 @@ struct ModelConfig {
   // Numbers a decoding model caches per token, over all layers:
   // 2·L·Hkv·dh for mha/gqa/mqa, L·(kv_lora_rank + rope_head_dim) for mla.
   int64_t kv_cache_floats_per_token() const;
-  // Every parameter by its MODEL-SPEC.md name, with its shape, in this order:
+  // Every parameter by its docs/MODEL-SPEC.md name, with its shape, in this order:
   //   tok_emb.weight
   //   for each layer i:
   //     layers.i.attn_norm.weight
@@ -95,7 +95,7 @@ ModelConfig config_from_file(const std::string& path);  // `what` is the path
 // pretty-printed JSON object in the table's order.
 std::string config_to_json(const ModelConfig& config);
 
-// Check the rules of MODEL-SPEC.md on an already resolved config (positive
+// Check the rules of docs/MODEL-SPEC.md on an already resolved config (positive
 // sizes, the n_kv_heads rules, mla's keys, rope_fraction, top_k, shared experts,
 // a parameter count that fits in int64). config_from_json and preset_config
 // both end here; call it again after changing a field by hand.

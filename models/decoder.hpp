@@ -31,7 +31,7 @@
 // per step. The B sequences of a batch advance together: they share the
 // position.
 //
-// Positions never reach max_seq_len (MODEL-SPEC.md): a prefill or step that
+// Positions never reach max_seq_len (docs/MODEL-SPEC.md): a prefill or step that
 // would is refused with a message. To decode on past it, start again with
 // reset() and prefill the most recent tokens (generate() in sampling.hpp does
 // this with GenerateOptions::slide).
@@ -92,7 +92,7 @@ class Decoder {
   const KvCache* kv_cache(int64_t layer) const;
   const LatentKvCache* latent_cache(int64_t layer) const;
 
-  // The MoE load-balancing loss of MODEL-SPEC.md over every token fed since
+  // The MoE load-balancing loss of docs/MODEL-SPEC.md over every token fed since
   // reset(), summed over layers (0 for a dense model): what the training
   // forward's aux would be for the same tokens.
   double aux_loss() const;

@@ -1,4 +1,4 @@
-// The transformer language model of MODEL-SPEC.md:
+// The transformer language model of docs/MODEL-SPEC.md:
 //
 //   x = tok_emb.weight[ids]                                   (B, T, D)
 //   for each layer: x = x + Attn(RMSNorm(x)); x = x + FFN(RMSNorm(x))
@@ -39,7 +39,7 @@ struct LanguageModelLoss {
 
 class LanguageModel : public Module {
  public:
-  // Builds the model with the default init of MODEL-SPEC.md, drawn from `seed`:
+  // Builds the model with the default init of docs/MODEL-SPEC.md, drawn from `seed`:
   // normal(0, 0.02) for embeddings and linear weights, 0.02/sqrt(2L) for the
   // output projections (wo, w_down), 1 for RMSNorm gains, 0 for biases.
   // dropout: on residual branches and attention probabilities, in training

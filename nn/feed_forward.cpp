@@ -15,7 +15,7 @@ const FeedForwardConfig& validated(const FeedForwardConfig& c) {
 }  // namespace
 
 // Members are built in declaration order, so w_gate draws its weights before
-// w_up, as MODEL-SPEC.md lists them.
+// w_up, as docs/MODEL-SPEC.md lists them.
 FeedForward::FeedForward(const FeedForwardConfig& config, Rng& rng)
     : config_(validated(config)),
       w_gate_(config.kind == FeedForwardKind::SwiGLU

@@ -1,5 +1,5 @@
 // The position-wise feed-forward network of a transformer block, in one of
-// two kinds (MODEL-SPEC.md), each expert of a MoE being one too:
+// two kinds (docs/MODEL-SPEC.md), each expert of a MoE being one too:
 //
 //   SwiGLU (Shazeer, "GLU Variants Improve Transformer", 2020), no biases:
 //       y = w_down( silu(x·w_gateᵀ) ⊙ (x·w_upᵀ) )

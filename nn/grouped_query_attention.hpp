@@ -34,7 +34,7 @@ struct GroupedQueryAttentionConfig {
   Rng* dropout_rng = nullptr;
   DType dtype = DType::F32;
   double init_std = 0.02;  // wq, wk, wv
-  double out_std = 0.02;   // wo (MODEL-SPEC.md: 0.02 / sqrt(2·L))
+  double out_std = 0.02;   // wo (docs/MODEL-SPEC.md: 0.02 / sqrt(2·L))
 };
 
 class GroupedQueryAttention : public Module {

@@ -5,7 +5,7 @@
 // and its sub-modules under short names; named_parameters() then lists every
 // parameter of the tree under its full dotted path, e.g.
 // `attn.wq.weight` for the weight of the `wq` Linear of the `attn` child.
-// These are the names of MODEL-SPEC.md, so checkpoints, optimizers and
+// These are the names of docs/MODEL-SPEC.md, so checkpoints, optimizers and
 // gradient checks all find a parameter by the same string.
 //
 // Order is deterministic: a module's own parameters first, then each child's,

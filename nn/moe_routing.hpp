@@ -1,4 +1,4 @@
-// The routing decision of a mixture of experts (MODEL-SPEC.md, "Mixture of
+// The routing decision of a mixture of experts (docs/MODEL-SPEC.md, "Mixture of
 // experts"), in one place for the trained layer (nn/mixture_of_experts.cpp)
 // and the KV-cached decoder (models/decoder.cpp):
 //

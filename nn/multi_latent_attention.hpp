@@ -20,7 +20,7 @@
 // the position, so w_uk could no longer be absorbed into the query at decode
 // time (q_c·k_cᵀ = (q_c·w_uk)·c_kvᵀ: attention straight on the cached
 // latents). Position therefore rides on the separate, small q_r/k_r channels.
-// As MODEL-SPEC.md says, and unlike DeepSeek-V2, c_q and c_kv are not normalised.
+// As docs/MODEL-SPEC.md says, and unlike DeepSeek-V2, c_q and c_kv are not normalised.
 #pragma once
 
 #include <cstdint>

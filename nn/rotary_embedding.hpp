@@ -20,7 +20,7 @@ class RotaryEmbedding {
   // rotary_dims is even, 0 allowed (rotates nothing).
   RotaryEmbedding(int64_t rotary_dims, double theta);
 
-  // MODEL-SPEC.md: r = 2·floor(fraction·head_dim / 2), computed in double.
+  // docs/MODEL-SPEC.md: r = 2·floor(fraction·head_dim / 2), computed in double.
   static int64_t rotary_dims_for(int64_t head_dim, double fraction);
 
   // x is (B, T, heads, d), d ≥ rotary_dims; token t sits at position

@@ -45,7 +45,7 @@ struct TransformerBlockConfig {
   Rng* dropout_rng = nullptr;
   DType dtype = DType::F32;
   double init_std = 0.02;  // every weight but the output projections
-  double out_std = 0.02;   // wo and w_down: MODEL-SPEC.md uses 0.02 / sqrt(2·L)
+  double out_std = 0.02;   // wo and w_down: docs/MODEL-SPEC.md uses 0.02 / sqrt(2·L)
 };
 
 struct TransformerBlockOutput {

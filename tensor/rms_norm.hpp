@@ -1,4 +1,4 @@
-// RMSNorm over the last axis (MODEL-SPEC.md):
+// RMSNorm over the last axis (docs/MODEL-SPEC.md):
 //
 //   y = x · rstd · w,   rstd = 1 / sqrt(mean(x²) + eps)      x [N, D], w [D]
 //

@@ -1,4 +1,4 @@
-// Rotary position embedding (MODEL-SPEC.md, "RoPE") on x [B, T, heads, d].
+// Rotary position embedding (docs/MODEL-SPEC.md, "RoPE") on x [B, T, heads, d].
 //
 // Token t sits at position p = position_offset + t. The first r = rotary_dims
 // channels of every head turn in adjacent pairs, j = 0 … r/2 − 1:

@@ -1,4 +1,4 @@
-// SwiGLU's gate, fused (MODEL-SPEC.md, FFN):
+// SwiGLU's gate, fused (docs/MODEL-SPEC.md, FFN):
 //
 //   y = silu(a) ⊙ b,   silu(a) = a · s,   s = sigmoid(a) = 1 / (1 + e^(−a))
 //

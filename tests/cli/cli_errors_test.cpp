@@ -25,7 +25,7 @@
 // (a billion layers, a context of 2^34 positions); runs that would not fit in
 // memory (train: the model, the batch, the context, a run to resume; sample:
 // the KV cache), refused with the estimate; an output that is an input; a
-// config breaking each rule of MODEL-SPEC.md, as a --config file (info,
+// config breaking each rule of docs/MODEL-SPEC.md, as a --config file (info,
 // train) and in a checkpoint's header (both checkpoint readers: info and
 // sample); tensors breaking the spec's checkpoint rules (missing, unknown,
 // wrong shape, wrong dtype, an optimizer tensor of no parameter, lm_head in a
@@ -84,7 +84,7 @@ std::map<std::string, std::string> snapshot(const fs::path& dir) {
   return files;
 }
 
-// The configs of MODEL-SPEC.md's rules, one broken per row: the file name,
+// The configs of docs/MODEL-SPEC.md's rules, one broken per row: the file name,
 // its JSON and the text the refusal must hold (the key it names).
 struct BadConfig {
   std::string name, json, message;
@@ -293,7 +293,7 @@ struct Fixture {
                         {{"tok_emb.weight", Tensor::zeros({1, 1})}},
                         {{"config", c.json}, {"tokenizer", tokenizer}});
 
-    // Tensors that break the checkpoint rules of MODEL-SPEC.md: one missing,
+    // Tensors that break the checkpoint rules of docs/MODEL-SPEC.md: one missing,
     // an unknown one, a wrong shape, a wrong dtype, an optimizer tensor of no
     // parameter, an lm_head.weight in a tied model.
     auto variant = [&](const std::string& name, const std::string& drop,

@@ -1,4 +1,4 @@
-// `attnlab inspect` against an independent implementation of MODEL-SPEC.md.
+// `attnlab inspect` against an independent implementation of docs/MODEL-SPEC.md.
 //
 // tests/data/reference/<case>/ holds a tiny checkpoint (model.safetensors), a
 // batch (batch.safetensors) and what the PyTorch reference computed for them

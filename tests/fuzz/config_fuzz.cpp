@@ -1,5 +1,5 @@
 // Fuzz target: the model config parser (models/config.hpp), fed JSON text:
-// types, unknown keys, every rule of MODEL-SPEC.md, absurd sizes that must not
+// types, unknown keys, every rule of docs/MODEL-SPEC.md, absurd sizes that must not
 // overflow. An accepted config must survive config_to_json → config_from_json
 // unchanged (the documented round trip), give a parameter count equal to the
 // sum over its parameter shapes (checked when it has few tensors), and give a

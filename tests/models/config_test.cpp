@@ -1,4 +1,4 @@
-// ModelConfig: defaults per variant, every rule of MODEL-SPEC.md refused with a
+// ModelConfig: defaults per variant, every rule of docs/MODEL-SPEC.md refused with a
 // message naming the key, the JSON round trip, presets, parameter counts.
 #include <doctest/doctest.h>
 
@@ -226,7 +226,7 @@ TEST_CASE("config_to_json writes every key that applies and round-trips exactly"
           "max_seq_len", "rope_theta", "rope_fraction", "ffn", "ffn_hidden", "n_experts", "top_k",
           "n_shared_experts", "aux_loss_coef", "norm_eps", "tie_embeddings"})
       CHECK_MESSAGE(out.find(fmt::format("\"{}\":", key)) != std::string::npos, key);
-    // MODEL-SPEC: integer keys are positive unless the table allows 0, so
+    // docs/MODEL-SPEC.md: integer keys are positive unless the table allows 0, so
     // the MLA ranks appear only in an mla config (a 0 would break the rule).
     const bool mla = c.attention == AttentionKind::MLA;
     for (const char* key : {"q_lora_rank", "kv_lora_rank", "rope_head_dim"})

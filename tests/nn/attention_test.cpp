@@ -1,6 +1,6 @@
 // Grouped-query attention (as MHA, GQA and MQA, with full, partial and no
 // RoPE) and multi-latent attention: values against loop references built
-// from MODEL-SPEC.md, and f64 gradient checks w.r.t. the input and every weight.
+// from docs/MODEL-SPEC.md, and f64 gradient checks w.r.t. the input and every weight.
 #include "attnlab/nn/grouped_query_attention.hpp"
 #include "attnlab/nn/multi_latent_attention.hpp"
 #include "tests/nn/nn_test_util.hpp"
@@ -10,7 +10,7 @@ using namespace attnlab::testing;
 
 namespace {
 
-// MODEL-SPEC.md's mha/gqa/mqa attention, from the layer's weights.
+// docs/MODEL-SPEC.md's mha/gqa/mqa attention, from the layer's weights.
 Tensor reference_gqa(const GroupedQueryAttention& attn, const Tensor& x) {
   const auto& c = attn.config();
   const int64_t B = x.size(0), T = x.size(1), H = c.n_heads, Hkv = c.n_kv_heads, dh = c.head_dim;
@@ -24,7 +24,7 @@ Tensor reference_gqa(const GroupedQueryAttention& attn, const Tensor& x) {
   return ref_linear(o.reshape({B, T, H * dh}), attn.wo().weight().value());
 }
 
-// MODEL-SPEC.md's MLA, from the layer's weights: k_r copied into every head by hand.
+// docs/MODEL-SPEC.md's MLA, from the layer's weights: k_r copied into every head by hand.
 Tensor reference_mla(const MultiLatentAttention& attn, const Tensor& x) {
   const auto& c = attn.config();
   const int64_t B = x.size(0), T = x.size(1), H = c.n_heads, dh = c.head_dim, dr = c.rope_head_dim;

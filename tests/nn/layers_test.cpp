@@ -1,5 +1,5 @@
 // Linear, Embedding, RMSNorm, RoPE's rotary width, and the two feed-forward
-// kinds: values against MODEL-SPEC.md's formulas, and f64 gradient checks
+// kinds: values against docs/MODEL-SPEC.md's formulas, and f64 gradient checks
 // with respect to inputs and parameters.
 #include "attnlab/nn/embedding.hpp"
 #include "attnlab/nn/feed_forward.hpp"

@@ -14,7 +14,7 @@ MixtureOfExpertsConfig moe_config(int64_t n_experts, int64_t top_k, int64_t n_sh
   return {kind, 8, 6, n_experts, top_k, n_shared, DType::F64, 0.5, 0.5};
 }
 
-// MODEL-SPEC.md's MoE computed densely: every expert runs on every token, and
+// docs/MODEL-SPEC.md's MoE computed densely: every expert runs on every token, and
 // each token sums the outputs of its chosen experts by their gates.
 Tensor reference_moe(const MixtureOfExperts& moe, const Tensor& x) {
   NoGradGuard no_grad;

@@ -96,7 +96,7 @@ TEST_CASE("Module: train/eval reach every descendant; zero_grad clears every gra
   for (const auto& [name, p] : block.named_parameters()) CHECK_FALSE(p.grad().defined());
 }
 
-TEST_CASE("Module: the same seed gives the same model; init as MODEL-SPEC.md") {
+TEST_CASE("Module: the same seed gives the same model; init as docs/MODEL-SPEC.md") {
   TransformerBlockConfig c;
   c.d_model = 64;
   c.n_heads = 4;

@@ -1,6 +1,6 @@
 // Helpers for the nn/ tests: gradient checks of a layer with respect to its
 // inputs and its parameters, and plain-loop references for RoPE and causal
-// attention (written from MODEL-SPEC.md, independent of the fused ops).
+// attention (written from docs/MODEL-SPEC.md, independent of the fused ops).
 #pragma once
 
 #include <cmath>
@@ -70,7 +70,7 @@ inline Tensor ref_linear(const Tensor& x, const Tensor& w) {
   return attnlab::matmul(x.contiguous(), w.transpose(0, 1));
 }
 
-// RoPE of MODEL-SPEC.md on x (B, T, heads, d), positions offset + t, in loops.
+// RoPE of docs/MODEL-SPEC.md on x (B, T, heads, d), positions offset + t, in loops.
 inline Tensor ref_rope(const Tensor& x, int64_t r, double theta, int64_t offset = 0) {
   Tensor y = x.contiguous().clone();
   const int64_t B = x.size(0), T = x.size(1), Hh = x.size(2), d = x.size(3);
@@ -123,7 +123,7 @@ inline Tensor ref_attention(const Tensor& q, const Tensor& k, const Tensor& v, d
   return out;
 }
 
-// Names and shapes of a module's parameters, for comparing with MODEL-SPEC.md.
+// Names and shapes of a module's parameters, for comparing with docs/MODEL-SPEC.md.
 inline std::vector<std::pair<std::string, Shape>> names_and_shapes(const Module& m) {
   std::vector<std::pair<std::string, Shape>> out;
   for (const auto& [name, p] : m.named_parameters()) out.emplace_back(name, p.shape());

@@ -1,5 +1,5 @@
 // The pre-norm transformer block in its four shapes (GQA or MLA attention,
-// dense or MoE FFN): wiring against its own sub-layers, MODEL-SPEC.md's
+// dense or MoE FFN): wiring against its own sub-layers, docs/MODEL-SPEC.md's
 // parameter names, and f64 gradient checks of output and aux loss.
 #include "attnlab/nn/transformer_block.hpp"
 #include "attnlab/nn/attention_dropout.hpp"
@@ -53,7 +53,7 @@ Tensor reference_block(const TransformerBlock& block, const Tensor& x) {
 
 }  // namespace
 
-TEST_CASE("TransformerBlock: parameter names and shapes as MODEL-SPEC.md, each kind") {
+TEST_CASE("TransformerBlock: parameter names and shapes as docs/MODEL-SPEC.md, each kind") {
   Rng rng(1);
   const TransformerBlock gqa_dense(block_config(AttentionLayer::GroupedQuery, 0), rng);
   CHECK(names_and_shapes(gqa_dense) == Names{{"attn_norm.weight", {8}},

@@ -84,7 +84,7 @@ RmsNormReference naive_rms_norm(const Values& x, const Values& w, const Values& 
   return r;
 }
 
-// RoPE straight from MODEL-SPEC.md, element by element, x [B, T, heads, d].
+// RoPE straight from docs/MODEL-SPEC.md, element by element, x [B, T, heads, d].
 Values naive_rope(const Tensor& x, int64_t r, double theta, int64_t offset) {
   const int64_t B = x.size(0), T = x.size(1), H = x.size(2), d = x.size(3);
   Values out = x.to_vector();
@@ -312,7 +312,7 @@ TEST_CASE("swiglu: extreme gates, strided views, results independent of the thre
 
 // ------------------------------------------------------------------- rope
 
-TEST_CASE("rope matches the formula of MODEL-SPEC.md at explicit positions") {
+TEST_CASE("rope matches the formula of docs/MODEL-SPEC.md at explicit positions") {
   struct Case {
     int64_t B, T, H, d, r, offset;
     double theta;
