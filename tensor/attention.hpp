@@ -29,6 +29,9 @@
 // its KV head, so the grouped heads' gradients are summed into dk/dv by one
 // thread, without races or atomics. Results do not depend on the thread count.
 // SIMD: Highway, dispatched at run time to the best target of this CPU.
+//
+// The same in plain loops, to read first: tensor/reference/attention_reference.hpp
+// (the tests hold this kernel to it).
 #pragma once
 
 #include <cstdint>

@@ -11,6 +11,9 @@
 // so the N×V probabilities are never stored. Rows are split over OpenMP
 // threads; the mean is summed in double in row order (thread-count
 // independent). SIMD: Highway, dispatched at run time.
+//
+// The same in plain loops, to read first: tensor/reference/cross_entropy_reference.hpp
+// (the tests hold this kernel to it).
 #pragma once
 
 #include <cstdint>

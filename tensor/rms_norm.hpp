@@ -12,6 +12,9 @@
 // Rows are split over OpenMP threads; dw is summed over fixed chunks of rows
 // and the chunks then in order, so the result does not depend on the thread
 // count. SIMD: Highway, dispatched at run time to the best target of this CPU.
+//
+// The same in plain loops, to read first: tensor/reference/rms_norm_reference.hpp
+// (the tests hold this kernel to it).
 #pragma once
 
 #include <cstdint>

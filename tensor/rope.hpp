@@ -14,6 +14,9 @@
 // per-thread table, extended as longer positions come, is then read in the
 // tensor's dtype. Plain loops (memory-bound; no Highway needed), rows split
 // over OpenMP threads when there are many.
+//
+// The same in plain loops, to read first: tensor/reference/rope_reference.hpp
+// (the tests hold this kernel to it).
 #pragma once
 
 #include <cstdint>

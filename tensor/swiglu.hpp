@@ -11,6 +11,9 @@
 // their backwards; s is recomputed in backward, so nothing but a and b is
 // saved. Elementwise, so the result does not depend on the thread count.
 // SIMD: Highway, dispatched at run time to the best target of this CPU.
+//
+// The same in plain loops, to read first: tensor/reference/swiglu_reference.hpp
+// (the tests hold this kernel to it).
 #pragma once
 
 #include <cstdint>

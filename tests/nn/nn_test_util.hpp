@@ -1,6 +1,6 @@
 // Helpers for the nn/ tests: gradient checks of a layer with respect to its
-// inputs and its parameters, and plain-loop references for RoPE and causal
-// attention (written from docs/MODEL-SPEC.md, independent of the fused ops).
+// inputs and its parameters, and the plain-loop references for RoPE and causal
+// attention (tensor/reference/, independent of the fused ops).
 #pragma once
 
 #include <cmath>
@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "attnlab/nn/module.hpp"
+#include "attnlab/tensor/reference/attention_reference.hpp"
+#include "attnlab/tensor/reference/rope_reference.hpp"
 #include "tests/autograd/gradcheck_util.hpp"
 
 namespace attnlab::testing {
@@ -70,57 +72,13 @@ inline Tensor ref_linear(const Tensor& x, const Tensor& w) {
   return attnlab::matmul(x.contiguous(), w.transpose(0, 1));
 }
 
-// RoPE of docs/MODEL-SPEC.md on x (B, T, heads, d), positions offset + t, in loops.
+// RoPE and causal attention of docs/MODEL-SPEC.md in plain loops: the
+// library's references (tensor/reference/), independent of the fused ops.
 inline Tensor ref_rope(const Tensor& x, int64_t r, double theta, int64_t offset = 0) {
-  Tensor y = x.contiguous().clone();
-  const int64_t B = x.size(0), T = x.size(1), Hh = x.size(2), d = x.size(3);
-  double* p = y.data<double>();
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t h = 0; h < Hh; ++h) {
-        double* v = p + ((b * T + t) * Hh + h) * d;
-        for (int64_t j = 0; j < r / 2; ++j) {
-          const double angle =
-              static_cast<double>(offset + t) *
-              std::pow(theta, -2.0 * static_cast<double>(j) / static_cast<double>(r));
-          const double x0 = v[2 * j], x1 = v[2 * j + 1];
-          v[2 * j] = x0 * std::cos(angle) - x1 * std::sin(angle);
-          v[2 * j + 1] = x0 * std::sin(angle) + x1 * std::cos(angle);
-        }
-      }
-  return y;
+  return reference::rope_forward(x, r, theta, offset);
 }
-
-// Causal attention, q (B, T, H, dk), k (B, T, Hkv, dk), v (B, T, Hkv, dv) →
-// (B, T, H, dv); query head h reads KV head h / (H / Hkv). Loops, no fusion.
 inline Tensor ref_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
-  const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-  const int64_t B = q.size(0), T = q.size(1), H = q.size(2), dk = q.size(3);
-  const int64_t Hkv = k.size(2), dv = v.size(3);
-  Tensor out = Tensor::zeros({B, T, H, dv}, DType::F64);
-  const double *qp = qc.data<double>(), *kp = kc.data<double>(), *vp = vc.data<double>();
-  double* op = out.data<double>();
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h) {
-      const int64_t g = h / (H / Hkv);
-      for (int64_t t = 0; t < T; ++t) {
-        std::vector<double> s(t + 1);
-        double mx = -INFINITY;
-        for (int64_t u = 0; u <= t; ++u) {
-          double dot = 0;
-          for (int64_t c = 0; c < dk; ++c)
-            dot += qp[((b * T + t) * H + h) * dk + c] * kp[((b * T + u) * Hkv + g) * dk + c];
-          s[u] = dot * scale;
-          mx = std::max(mx, s[u]);
-        }
-        double z = 0;
-        for (double& e : s) z += (e = std::exp(e - mx));
-        for (int64_t u = 0; u <= t; ++u)
-          for (int64_t c = 0; c < dv; ++c)
-            op[((b * T + t) * H + h) * dv + c] += s[u] / z * vp[((b * T + u) * Hkv + g) * dv + c];
-      }
-    }
-  return out;
+  return reference::attention_forward(q, k, v, scale).out;
 }
 
 // Names and shapes of a module's parameters, for comparing with docs/MODEL-SPEC.md.
