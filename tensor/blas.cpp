@@ -4,27 +4,83 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
+#include <mutex>
 #include <type_traits>
 
 namespace attnlab::blas {
 namespace {
 
-// Below this many multiply-adds a product runs on the calling thread: waking
-// a second thread costs a few microseconds, about what 2^18 FMAs take...
-constexpr int64_t kParallelWork = int64_t(1) << 18;
-// ...unless B alone is this big: a matrix-vector product is bound by reading
-// B, and two cores each reading half of it from their own cache are faster
-// (baby's decoder: 2 threads ~2x the tokens/s of 1).
+// The constants of the fixed decomposition (gemm_blocks in blas.hpp). Below
+// kParallelWork multiply-adds a product is one block: waking a second thread
+// costs a few microseconds, about what 2^18 FMAs take. A block does at least
+// about kBlockWork (a few tens of microseconds on one core), so that packing
+// the other operand again per block costs little.
+constexpr int64_t kParallelWork = int64_t(1) << 19;
+constexpr int64_t kBlockWork = int64_t(1) << 23;
+// A matrix-vector product (the decoder at batch 1) is bound by reading B, and
+// two cores each reading their part from their own cache are faster (baby's
+// decoder: 2 threads ~2x the tokens/s of 1); it pays from smaller sizes.
 constexpr int64_t kParallelWeights = int64_t(1) << 14;
-// Blocks are cut at multiples of this many rows or columns, so that every
-// thread but the last gets whole tiles of the BLAS micro-kernel.
+constexpr int64_t kBlockWeights = int64_t(1) << 16;
+constexpr int64_t kMaxBlocks = 16;
+// Blocks are cut at multiples of kTile rows or columns (whole tiles of the
+// BLAS micro-kernel) and span at least kMinSide of them.
 constexpr int64_t kTile = 16;
+constexpr int64_t kMinSide = 64;
 
 CBLAS_TRANSPOSE op(bool trans) {
   return trans ? CblasTrans : CblasNoTrans;
 }
 
+std::atomic<bool> g_observed{false};
+std::mutex g_observer_mutex;
+std::function<void(const BlockCall&)> g_observer;
+
+void observe(const BlockCall& call) {
+  std::lock_guard<std::mutex> lock(g_observer_mutex);
+  if (g_observer) g_observer(call);
+}
+
+// The fixed decomposition of blas.hpp, as a rule: block i of `parts` blocks
+// along C's longer side. A function of the shape alone.
+struct Cut {
+  int64_t m, n, parts, side, tiles;
+
+  Cut(int64_t m_, int64_t n_, int64_t k) : m(m_), n(n_), side(std::max(m_, n_)) {
+    const bool gemv = m == 1;
+    const int64_t work = gemv ? n * k : m * n * k;
+    parts = 1;
+    if (work >= (gemv ? kParallelWeights : kParallelWork)) {
+      const int64_t by_work = std::max<int64_t>(2, work / (gemv ? kBlockWeights : kBlockWork));
+      const int64_t cap = std::min({by_work, kMaxBlocks, side / kMinSide});
+      if (cap >= 1) parts = static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(cap)));
+    }
+    tiles = (side + kTile - 1) / kTile;
+  }
+
+  Block block(int64_t i) const {
+    const int64_t lo = std::min(side, tiles * i / parts * kTile);
+    const int64_t hi = std::min(side, tiles * (i + 1) / parts * kTile);
+    return m >= n ? Block{lo, hi - lo, 0, n} : Block{0, m, lo, hi - lo};
+  }
+};
+
 }  // namespace
+
+std::vector<Block> gemm_blocks(int64_t m, int64_t n, int64_t k) {
+  const Cut cut(m, n, k);
+  std::vector<Block> blocks;
+  for (int64_t i = 0; i < cut.parts; ++i) blocks.push_back(cut.block(i));
+  return blocks;
+}
+
+void set_block_call_observer(std::function<void(const BlockCall&)> observer) {
+  std::lock_guard<std::mutex> lock(g_observer_mutex);
+  g_observer = std::move(observer);
+  g_observed = static_cast<bool>(g_observer);
+}
 
 // One single-threaded call. A single row of C is y = op(B)ᵀ · x, a gemv.
 template <typename T>
@@ -50,29 +106,24 @@ void gemm_on_this_thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T al
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  const Cut cut(m, n, k);
+  // Block i: rows row0.. of op(A) and of C, columns col0.. of op(B) and of C.
+  auto run = [&](int64_t i) {
+    const Block blk = cut.block(i);
+    const int64_t a_off = ta ? blk.row0 : blk.row0 * lda;
+    const int64_t b_off = tb ? blk.col0 * ldb : blk.col0;
+    const int64_t c_off = blk.row0 * ldc + blk.col0;
+    if (g_observed) observe({blk, a_off, b_off, c_off});
+    gemm_on_this_thread<T>(ta, tb, blk.rows, blk.cols, k, alpha, a + a_off, lda, b + b_off, ldb,
+                           beta, c + c_off, ldc);
+  };
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const bool split_rows = m >= n;
-  const int64_t side = split_rows ? m : n;
-  const int64_t tiles = (side + kTile - 1) / kTile;
-  const int64_t parts = std::min<int64_t>(threads, tiles);
-  const bool worth_it = m * n * k >= kParallelWork || n * k >= kParallelWeights;
-  if (parts <= 1 || !worth_it) {
-    gemm_on_this_thread<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (cut.parts == 1 || threads == 1) {
+    for (int64_t i = 0; i < cut.parts; ++i) run(i);
     return;
   }
-#pragma omp parallel for num_threads(parts) schedule(static)
-  for (int64_t p = 0; p < parts; ++p) {
-    const int64_t lo = std::min(side, tiles * p / parts * kTile);
-    const int64_t hi = std::min(side, tiles * (p + 1) / parts * kTile);
-    if (split_rows) {  // rows lo..hi of op(A) and of C
-      const T* ap = a + (ta ? lo : lo * lda);
-      gemm_on_this_thread<T>(ta, tb, hi - lo, n, k, alpha, ap, lda, b, ldb, beta, c + lo * ldc,
-                             ldc);
-    } else {  // columns lo..hi of op(B) and of C
-      const T* bp = b + (tb ? lo * ldb : lo);
-      gemm_on_this_thread<T>(ta, tb, m, hi - lo, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc);
-    }
-  }
+#pragma omp parallel for num_threads(std::min <int64_t>(threads, cut.parts)) schedule(static)
+  for (int64_t i = 0; i < cut.parts; ++i) run(i);
 }
 
 template void gemm_on_this_thread<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,

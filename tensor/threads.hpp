@@ -2,11 +2,27 @@
 //
 // One pool owns the cores: OpenMP's. Our kernels split their work over it
 // (attention over batch × heads, the row kernels over rows), and so does
-// matmul: tensor/matmul.cpp cuts the output of a large gemm into one block per
-// thread and calls a single-threaded OpenBLAS on each block. OpenBLAS's own
-// thread pool is kept at one thread. Two pools that both wait for work on the
-// same two cores were the slowest arrangement measured here: each pool's idle
-// threads took the core the other pool's working thread needed.
+// matmul: tensor/blas.cpp cuts the output of a large gemm into blocks and
+// calls a single-threaded OpenBLAS on each block. OpenBLAS's own thread pool
+// is kept at one thread. Two pools that both wait for work on the same two
+// cores were the slowest arrangement measured here: each pool's idle threads
+// took the core the other pool's working thread needed.
+//
+// The rule that makes results independent of the thread count: every
+// parallel kernel cuts its work into pieces by the shapes alone, never by
+// the number of threads (or the tuner's choice below), and the threads only
+// take pieces from that fixed list; one thread runs the same pieces in turn.
+// Each element is computed by the same calls in the same order whatever the
+// thread count, and a sum over pieces adds their partial results in piece
+// order on one thread. The pieces: a gemm's blocks of C (blas::gemm_blocks),
+// the row kernels' blocks of kBlockElements (kernels::parallel_blocks),
+// rms_norm's chunks of 32 rows for dw, attention's (batch, head) tasks,
+// AdamW's blocks of 4096, the decoder's products (through blas::gemm).
+// What this promises: the same bits on one machine with one OpenBLAS kernel
+// for any thread count and any load. Across CPUs, or across the kernels
+// OpenBLAS picks (OPENBLAS_CORETYPE), results agree to rounding only: a
+// block of rows gives other last bits with OpenBLAS's Haswell kernel than
+// with its SkylakeX one.
 #pragma once
 
 #include <cstdint>
@@ -60,9 +76,8 @@ inline constexpr const char* kSpinCount = "2000";
 // above). Neither fixed choice is safe, so the loop measures: every
 // `period` iterations it runs `probes` of them on every core and `probes` on
 // one thread, and keeps the faster (by the median) until the next
-// measurement. Results do not depend on the number of threads (every kernel
-// splits its work so that each element is computed the same way), so
-// switching changes only the speed.
+// measurement. Results do not depend on the number of threads (the rule at
+// the top of this file), so switching changes only the speed.
 class ThreadCountTuner {
  public:
   // requested: the user's --threads. 0 tunes between 1 and every core;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include "attnlab/tensor/blas.hpp"
 #include "attnlab/tensor/ops.hpp"
 
 using namespace attnlab;
@@ -61,15 +62,16 @@ TEST_CASE("batched matmul, shared weight, strided operands") {
   check_close(matmul(xp, y).to_vector(), naive(xp, y, 2), 1e-5);
 }
 
-// A gemm above kParallelGemmWork is cut into one block of C per thread: rows
-// when C is tall, columns when it is wide. Every block must land in the right
-// place for each transpose combination and leading dimension, and the bits
-// must not depend on the number of threads.
-TEST_CASE("large matmuls shared among threads: tall and wide, every layout") {
+// A large gemm is cut into blocks of C (blas::gemm_blocks): rows when C is
+// tall, columns when it is wide. Every block must land in the right place for
+// each transpose combination and leading dimension, and the bits must not
+// depend on the number of threads (thread_invariance_test.cpp has the rest).
+TEST_CASE("large matmuls cut into blocks: tall and wide, every layout") {
   const int before = omp_get_max_threads();
   Rng rng(11);
-  for (auto [m, n] : {std::pair<int64_t, int64_t>{100, 40}, {40, 100}}) {
-    const int64_t k = 70;
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{300, 70}, {70, 300}}) {
+    const int64_t k = 100;
+    REQUIRE(blas::gemm_blocks(m, n, k).size() >= 2);
     CAPTURE(m);
     // Plain operands narrowed from wider ones (ld > width), and transposed views.
     Tensor a = Tensor::normal({m, k + 3}, rng).narrow(1, 1, k);
