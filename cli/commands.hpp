@@ -17,5 +17,6 @@ void add_eval_command(CLI::App& app);
 void add_survey_command(CLI::App& app, const std::string& command_line);
 void add_convert_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace attnlab::cli

@@ -1,5 +1,6 @@
 // attnlab eval: the validation loss of a checkpoint, as perplexity and bits
-// per character too.
+// per byte of UTF-8 text too (loss · tokens / (ln 2 · bytes): one scale for
+// character and subword models).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -7,6 +8,8 @@
 #include "attnlab/models/checkpoint.hpp"
 #include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/dataset.hpp"
+#include "attnlab/train/prepared_dataset.hpp"
+#include "attnlab/train/tokenizer_loader.hpp"
 #include "attnlab/train/trainer.hpp"
 #include "cli/commands.hpp"
 
@@ -26,34 +29,36 @@ void run_eval(const EvalOptions& o) {
              "{}: has no tokenizer in its metadata, so its text cannot be encoded (eval needs a "
              "checkpoint written by attnlab train)",
              o.checkpoint);
-  const Tokenizer tokenizer = Tokenizer::from_json(ck.meta("tokenizer"));
+  const auto tokenizer = tokenizer_from_json(ck.meta("tokenizer"));
   const int64_t seq_len = o.seq_len ? o.seq_len : ck.config.max_seq_len;
   ATTN_CHECK(seq_len <= ck.config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
              seq_len, ck.config.max_seq_len);
-  const TextDataset data = TextDataset::from_file(o.data, seq_len, tokenizer);
+  const auto data = open_training_data(o.data, seq_len, tokenizer);
   auto model = load_model(ck);
   TrainSettings settings;
   settings.batch_size = o.batch_size;
   settings.seq_len = seq_len;
   settings.eval_batches = o.batches;
-  Trainer evaluator(*model, data, settings);
+  Trainer evaluator(*model, *data, settings);
   const double loss = evaluator.evaluate(Split::kVal);
-  fmt::print("val loss {:.4f}  perplexity {:.3f}  bits/char {:.4f}  ({} batches of {}×{})\n", loss,
-             std::exp(loss), loss / std::log(2.0), o.batches, o.batch_size, seq_len);
+  fmt::print("val loss {:.4f}  perplexity {:.3f}  bits/byte {:.4f}  ({} batches of {}×{}, {})\n",
+             loss, std::exp(loss), bits_per_byte(loss, data->bytes_per_token(Split::kVal)),
+             o.batches, o.batch_size, seq_len, data->tokenizer().describe());
 }
 
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Validation loss, perplexity and bits per character");
+  CLI::App* cmd = app.add_subcommand("eval", "Validation loss, perplexity and bits per byte");
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Checkpoint (.safetensors) written by attnlab train")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--data", o->data,
-                  "Corpus whose last 10% is the validation split (default: bundled)")
-      ->check(CLI::ExistingFile);
+                  "A DATA_DIR of attnlab tokenize (its val split), or a corpus file whose last "
+                  "10% is the validation split (default: bundled)")
+      ->check(CLI::ExistingPath);
   cmd->add_option("--batches", o->batches, "Validation batches (default 100)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--batch-size", o->batch_size, "Sequences per batch (default 12)")

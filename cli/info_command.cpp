@@ -7,6 +7,7 @@
 #include "attnlab/models/language_model.hpp"
 #include "attnlab/models/memory_estimate.hpp"
 #include "attnlab/models/safetensors.hpp"
+#include "attnlab/train/tokenizer_loader.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 
@@ -25,9 +26,13 @@ void run_info(const InfoOptions& o) {
   ATTN_CHECK(o.checkpoint.empty() || !o.model.given(),
              "give --checkpoint or a model (--preset/--config), not both");
   ModelConfig config;
+  std::string tokenizer;  // what the checkpoint's tokenizer is, when it has one
   if (!o.checkpoint.empty()) {
     // Only the header is needed; the tensors are checked by read_checkpoint.
-    config = read_checkpoint(o.checkpoint).config;
+    const Checkpoint ck = read_checkpoint(o.checkpoint);
+    config = ck.config;
+    if (ck.metadata.count("tokenizer"))
+      tokenizer = tokenizer_from_json(ck.meta("tokenizer"))->describe();
   } else {
     config = o.model.resolve(o.vocab_size);
   }
@@ -35,6 +40,7 @@ void run_info(const InfoOptions& o) {
   ATTN_CHECK(seq_len <= config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
              seq_len, config.max_seq_len);
   fmt::print("config:\n{}\n\n", config_to_json(config));
+  if (!tokenizer.empty()) fmt::print("tokenizer: {}\n\n", tokenizer);
   fmt::print("parameters by module:\n");
   // A config may declare a million layers or experts (it is valid, if absurd):
   // list the modules only when their tensors are few enough to name.

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   CLI::App app{"attnlab: train, inspect, convert and sample tiny transformers on a CPU", "attnlab"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "attnlab 0.1.0");
+  attnlab::cli::add_tokenize_command(app);
   attnlab::cli::add_train_command(app);
   attnlab::cli::add_eval_command(app);
   std::string command_line = "attnlab";

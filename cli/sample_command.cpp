@@ -21,7 +21,7 @@
 #include "attnlab/models/memory_estimate.hpp"
 #include "attnlab/models/sampling.hpp"
 #include "attnlab/tensor/threads.hpp"
-#include "attnlab/train/tokenizer.hpp"
+#include "attnlab/train/tokenizer_loader.hpp"
 #include "cli/commands.hpp"
 #include "cli/validators.hpp"
 
@@ -77,7 +77,8 @@ void run_sample(const SampleOptions& o) {
              "{}: has no tokenizer (metadata key 'tokenizer'), so text cannot be turned into "
              "token ids; checkpoints written by attnlab train carry one",
              checkpoint);
-  const Tokenizer tokenizer = Tokenizer::from_json(tokenizer_json);
+  const auto tokenizer_ptr = tokenizer_from_json(tokenizer_json);
+  const Tokenizer& tokenizer = *tokenizer_ptr;
   ATTN_CHECK(tokenizer.vocab_size() <= config.vocab_size,
              "{}: its tokenizer has {} tokens, more than the model's vocab_size {}", checkpoint,
              tokenizer.vocab_size(), config.vocab_size);

@@ -31,8 +31,10 @@ void add_survey_command(CLI::App& app, const std::string& command_line) {
       ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   cmd->add_option("--seeds", o->seeds, "Runs per variant, with seeds 1337, 1338, … (default 1)")
       ->check(CLI::Range(int64_t{1}, int64_t{100}));
-  cmd->add_option("--data", o->data_path, "Corpus (default: bundled tiny-shakespeare)")
-      ->check(CLI::ExistingFile);
+  cmd->add_option("--data", o->data_path,
+                  "A DATA_DIR of attnlab tokenize, or a corpus file (default: bundled "
+                  "tiny-shakespeare)")
+      ->check(CLI::ExistingPath);
   cmd->add_option("--threads", o->threads, "Threads per run (default 0: all cores)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   cmd->add_option("--out", o->out_dir, "Output directory (default: survey)");

@@ -153,9 +153,9 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
     summary = start_run(run, output);
   }
   if (!o.quiet)
-    fmt::print("done: {} steps in {}, val loss {:.4f} ({:.4f} bits/char), best {:.4f}\n",
+    fmt::print("done: {} steps in {}, val loss {:.4f} ({:.4f} bits/byte), best {:.4f}\n",
                summary.steps, ProgressDisplay::format_duration(summary.elapsed_s), summary.val_loss,
-               summary.val_loss / std::log(2.0), summary.best_val_loss);
+               summary.val_bits_per_byte, summary.best_val_loss);
 }
 
 }  // namespace
@@ -168,8 +168,9 @@ void add_train_command(CLI::App& app) {
       "train", "Train a model (default: the baby preset on the bundled tiny-shakespeare)");
   o->model.add_to(*cmd);
   cmd->add_option("--data", s.data_path,
-                  "Training corpus, UTF-8 text (default: bundled tiny-shakespeare)")
-      ->check(CLI::ExistingFile);
+                  "A DATA_DIR written by attnlab tokenize, or a corpus file of UTF-8 text "
+                  "tokenized by characters (default: bundled tiny-shakespeare)")
+      ->check(CLI::ExistingPath);
   cmd->add_option("--steps", s.steps, "Total optimizer steps of the run (default 2000)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   cmd->add_option("--batch-size", s.batch_size, "Sequences per micro-batch (default 12)")

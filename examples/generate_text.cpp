@@ -23,7 +23,7 @@
 #include "attnlab/train/adamw.hpp"
 #include "attnlab/train/dataset.hpp"
 #include "attnlab/train/lr_schedule.hpp"
-#include "attnlab/train/tokenizer.hpp"
+#include "attnlab/train/tokenizer_loader.hpp"
 
 using namespace attnlab;
 namespace fs = std::filesystem;
@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
     // 3. Load the decoder form and generate. read_decoder_weights reads either
     // form, so the conversion is optional: it only saves the work at load time.
     const DecoderWeights weights = read_decoder_weights(decoder_path);
-    const Tokenizer tokenizer = Tokenizer::from_json(weights.meta("tokenizer"));
+    const auto tokenizer_ptr = tokenizer_from_json(weights.meta("tokenizer"));
+    const Tokenizer& tokenizer = *tokenizer_ptr;
     Decoder decoder(weights, DType::F32, {.batch = 1});
     StreamDecoder text(tokenizer);
     ThreadCountTuner threads(0);  // every core or one, whichever decodes faster: threads.hpp

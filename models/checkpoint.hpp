@@ -7,7 +7,10 @@
 //                            "attnlab.decoder" for the decoder form written by
 //                            `attnlab convert` (models/decoder_checkpoint.hpp),
 //                            which training-only commands refuse
-//                "tokenizer" the tokenizer as JSON (optional; needed to sample text)
+//                "tokenizer" the tokenizer as JSON (optional; needed to sample text):
+//                            {"type":"char",...} or {"type":"sentencepiece",
+//                            "model_type":"bpe",...,"model":"<.model, base64>"}
+//                            (train/tokenizer.hpp); readers of the spec may ignore it
 //                "train.*"   the training state of a resumable run (optional)
 //   optim.m.<name>, optim.v.<name>  AdamW moments of a training checkpoint (optional)
 //

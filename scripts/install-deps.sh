@@ -11,6 +11,7 @@ packages=(
   libcli11-dev      # the attnlab command line
   nlohmann-json3-dev  # configs and safetensors headers
   libfmt-dev        # formatting of messages and tables
+  libsentencepiece-dev  # BPE and unigram tokenizers (attnlab tokenize)
 )
 # Extra groups, asked for by name: `install-deps.sh bench` adds PyTorch for
 # bench/compare_pytorch.py; the library itself never needs it.

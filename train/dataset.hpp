@@ -1,17 +1,24 @@
-// The training data, as nanoGPT's shakespeare_char: a corpus is tokenized
-// whole, its first 90% of tokens is the train split and the last 10% the val
-// split (n = int(0.9 * len(data))), and a batch is B random windows of T + 1
-// tokens: inputs are the first T, targets the last T (the next token of each).
+// The training data: a tokenizer and two token sequences, the train and the
+// val split, from which a batch is B random windows of T + 1 tokens: inputs
+// are the first T, targets the last T (the next token of each).
+//
+// Two kinds: TextDataset (here), a corpus file tokenized whole in memory, as
+// nanoGPT's shakespeare_char (its first 90% of tokens is the train split, the
+// last 10% the val split: n = int(0.9 * len(data))); and PreparedDataset
+// (prepared_dataset.hpp), a directory written by `attnlab tokenize` whose
+// token shards are read through memory maps, for corpora larger than memory.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "attnlab/tensor/random.hpp"
+#include "attnlab/train/char_tokenizer.hpp"
 #include "attnlab/train/tokenizer.hpp"
 
 namespace attnlab {
@@ -33,7 +40,50 @@ struct Batch {
   std::vector<int64_t> starts;   // [B]: where each row's window begins in the split
 };
 
-class TextDataset {
+// A sequence of token ids that may be larger than memory.
+class TokenSequence {
+ public:
+  virtual ~TokenSequence() = default;
+  virtual int64_t size() const = 0;
+  // Copies the ids [start, start + count) into out; 0 <= start, start + count <= size().
+  virtual void read(int64_t start, int64_t count, int32_t* out) const = 0;
+};
+
+// Ids in memory.
+class SpanTokens final : public TokenSequence {
+ public:
+  explicit SpanTokens(std::span<const int32_t> ids = {}) : ids_(ids) {}
+  int64_t size() const override { return static_cast<int64_t>(ids_.size()); }
+  void read(int64_t start, int64_t count, int32_t* out) const override;
+
+ private:
+  std::span<const int32_t> ids_;
+};
+
+// What a Trainer reads.
+class TrainingData {
+ public:
+  virtual ~TrainingData() = default;
+  virtual const Tokenizer& tokenizer() const = 0;
+  virtual std::shared_ptr<const Tokenizer> shared_tokenizer() const = 0;
+  virtual const TokenSequence& split(Split split) const = 0;
+  // UTF-8 bytes of text per token in a split: bits per byte = loss / ln 2 / this.
+  virtual double bytes_per_token(Split split) const = 0;
+  int64_t size(Split s) const { return split(s).size(); }
+
+  // A fixed evaluation set: n_batches batches drawn from the split by an Rng of
+  // its own seeded with seed, so every call (every eval step, every run) sees
+  // the same windows and val losses are comparable.
+  static constexpr uint64_t kEvalSeed = 1337;
+  std::vector<Batch> eval_batches(Split split, int64_t n_batches, int64_t batch_size,
+                                  int64_t seq_len, uint64_t seed = kEvalSeed) const;
+};
+
+// Bits per byte of UTF-8 text from a mean loss in nats per token:
+// loss · tokens / (ln 2 · bytes), one scale for a character and a BPE model.
+double bits_per_byte(double loss, double bytes_per_token);
+
+class TextDataset final : public TrainingData {
  public:
   // A corpus file, tokenized with a tokenizer built from it, or with a given
   // one (evaluating a checkpoint on another text uses the checkpoint's).
@@ -42,34 +92,40 @@ class TextDataset {
   static TextDataset from_file(const std::filesystem::path& path, int64_t seq_len,
                                bool byte_fallback = false);
   static TextDataset from_file(const std::filesystem::path& path, int64_t seq_len,
-                               const Tokenizer& tokenizer);
+                               std::shared_ptr<const Tokenizer> tokenizer);
+  static TextDataset from_file(const std::filesystem::path& path, int64_t seq_len,
+                               const CharTokenizer& tokenizer);
   // The same from text in memory.
   static TextDataset from_text(std::string_view text, int64_t seq_len, bool byte_fallback = false);
-  static TextDataset from_text(std::string_view text, int64_t seq_len, const Tokenizer& tokenizer);
+  static TextDataset from_text(std::string_view text, int64_t seq_len,
+                               std::shared_ptr<const Tokenizer> tokenizer);
+  static TextDataset from_text(std::string_view text, int64_t seq_len,
+                               const CharTokenizer& tokenizer);
 
-  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const Tokenizer& tokenizer() const override { return *tokenizer_; }
+  std::shared_ptr<const Tokenizer> shared_tokenizer() const override { return tokenizer_; }
+  const TokenSequence& split(Split split) const override {
+    return split == Split::kTrain ? train_ : val_;
+  }
+  double bytes_per_token(Split split) const override {
+    return bytes_per_token_[split == Split::kTrain ? 0 : 1];
+  }
   int64_t seq_len() const { return seq_len_; }
-  int64_t num_tokens() const { return static_cast<int64_t>(tokens_.size()); }
-  int64_t size(Split split) const { return static_cast<int64_t>(tokens(split).size()); }
-  // The tokens of a split; they live as long as the dataset (moves included).
+  int64_t num_tokens() const { return static_cast<int64_t>(tokens_->size()); }
+  // The tokens of a split; they live as long as the dataset or a copy of it.
   std::span<const int32_t> tokens(Split split) const;
-
-  // A fixed evaluation set: n_batches batches drawn from the split by an Rng of
-  // its own seeded with seed, so every call (every eval step, every run) sees
-  // the same windows and val losses are comparable.
-  static constexpr uint64_t kEvalSeed = 1337;
-  std::vector<Batch> eval_batches(Split split, int64_t n_batches, int64_t batch_size,
-                                  int64_t seq_len, uint64_t seed = kEvalSeed) const;
 
  private:
   // source names the corpus in messages: "corpus 'data/x.txt'" or "corpus".
-  TextDataset(std::string_view text, int64_t seq_len, Tokenizer tokenizer,
+  TextDataset(std::string_view text, int64_t seq_len, std::shared_ptr<const Tokenizer> tokenizer,
               const std::string& source);
 
-  Tokenizer tokenizer_;
-  std::vector<int32_t> tokens_;  // train split first, then val
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  std::shared_ptr<const std::vector<int32_t>> tokens_;  // train split first, then val
   int64_t n_train_ = 0;
   int64_t seq_len_ = 0;
+  SpanTokens train_, val_;  // views of *tokens_, shared by copies
+  double bytes_per_token_[2] = {1, 1};
 };
 
 // Draws batches of random windows from a token sequence with a seeded Rng,
@@ -79,9 +135,9 @@ class TextDataset {
 // The tokens (a dataset's split) must outlive the sampler.
 class BatchSampler {
  public:
-  BatchSampler(std::span<const int32_t> tokens, int64_t batch_size, int64_t seq_len, uint64_t seed,
+  BatchSampler(const TokenSequence& tokens, int64_t batch_size, int64_t seq_len, uint64_t seed,
                std::string_view what = "token sequence");
-  BatchSampler(const TextDataset& dataset, Split split, int64_t batch_size, int64_t seq_len,
+  BatchSampler(const TrainingData& dataset, Split split, int64_t batch_size, int64_t seq_len,
                uint64_t seed);
 
   Batch next();
@@ -93,7 +149,8 @@ class BatchSampler {
   void set_state(const Rng::State& state) { rng_.set_state(state); }
 
  private:
-  std::span<const int32_t> tokens_;
+  const TokenSequence* tokens_;
+  std::vector<int32_t> window_;  // T + 1 ids
   int64_t batch_size_;
   int64_t seq_len_;
   Rng rng_;

@@ -24,6 +24,7 @@
 #include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/dataset.hpp"
 #include "attnlab/train/metrics.hpp"
+#include "attnlab/train/prepared_dataset.hpp"
 #include "attnlab/train/progress.hpp"
 #include "attnlab/train/svg_chart.hpp"
 #include "attnlab/train/training_run.hpp"
@@ -153,7 +154,7 @@ RunResult read_run(const std::string& dir) {
 
 std::string table_markdown(const std::vector<SurveyRow>& rows, int64_t seeds) {
   std::string s =
-      "| variant | val loss (final) | val loss (best) | bits/char | attention params | total "
+      "| variant | val loss (final) | val loss (best) | bits/byte | attention params | total "
       "params | KV cache bytes/token | KV cache bytes at full context | train tokens/s | decode "
       "tokens/s | train peak RSS (MiB) | decode peak RSS (MiB) |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
@@ -164,25 +165,25 @@ std::string table_markdown(const std::vector<SurveyRow>& rows, int64_t seeds) {
     s += fmt::format(
         "| {} | {} | {} | {:.3f} | {} | {} | {} | {} | {:.0f} | {:.0f} | {:.0f} | {:.0f} |\n",
         r.variant, loss(r.final_val, r.final_val_spread), loss(r.best_val, r.best_val_spread),
-        r.final_val / std::log(2.0), r.attention_params, r.total_params, r.kv_bytes_per_token,
-        r.kv_bytes_full_context, r.train_tokens_per_s, r.decode_tokens_per_s, r.train_peak_mib,
-        r.decode_peak_mib);
+        bits_per_byte(r.final_val, r.val_bytes_per_token), r.attention_params, r.total_params,
+        r.kv_bytes_per_token, r.kv_bytes_full_context, r.train_tokens_per_s, r.decode_tokens_per_s,
+        r.train_peak_mib, r.decode_peak_mib);
   return s;
 }
 
 std::string table_csv(const std::vector<SurveyRow>& rows) {
   std::string s =
       "variant,runs,final_val_loss,final_val_loss_std,best_val_loss,best_val_loss_std,"
-      "bits_per_char,attention_params,total_params,kv_cache_bytes_per_token,"
+      "bits_per_byte,attention_params,total_params,kv_cache_bytes_per_token,"
       "kv_cache_bytes_full_context,train_tokens_per_s,decode_tokens_per_s,train_peak_rss_mib,"
       "decode_peak_rss_mib\n";
   for (const SurveyRow& r : rows)
     s += fmt::format(
         "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{:.1f},{:.1f},{:.1f},{:.1f}\n",
         r.variant, r.runs, r.final_val, r.final_val_spread, r.best_val, r.best_val_spread,
-        r.final_val / std::log(2.0), r.attention_params, r.total_params, r.kv_bytes_per_token,
-        r.kv_bytes_full_context, r.train_tokens_per_s, r.decode_tokens_per_s, r.train_peak_mib,
-        r.decode_peak_mib);
+        bits_per_byte(r.final_val, r.val_bytes_per_token), r.attention_params, r.total_params,
+        r.kv_bytes_per_token, r.kv_bytes_full_context, r.train_tokens_per_s, r.decode_tokens_per_s,
+        r.train_peak_mib, r.decode_peak_mib);
   return s;
 }
 
@@ -225,9 +226,9 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
   // The corpus first, as every run will read it (the preset's whole context):
   // one that they would all refuse is refused here, naming the file, before
   // anything is created.
-  const int64_t vocab = TextDataset::from_file(o.data_path, preset_config(o.preset, 1).max_seq_len)
-                            .tokenizer()
-                            .vocab_size();
+  const auto data = open_training_data(o.data_path, preset_config(o.preset, 1).max_seq_len);
+  const int64_t vocab = data->tokenizer().vocab_size();
+  const double val_bytes_per_token = data->bytes_per_token(Split::kVal);
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   ATTN_CHECK(!ec, "cannot create the survey directory {}: {}", o.out_dir, ec.message());
@@ -248,6 +249,7 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
     const ModelConfig config = preset_config(o.preset, vocab, po);
     SurveyRow row;
     row.variant = v.name;
+    row.val_bytes_per_token = val_bytes_per_token;
     row.total_params = config.parameter_count();
     for (const auto& [name, shape] : config.parameter_shapes())
       if (name.find(".attn.") != std::string::npos) row.attention_params += shape_numel(shape);

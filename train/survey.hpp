@@ -44,6 +44,7 @@ struct SurveyRow {
   int64_t kv_bytes_per_token = 0, kv_bytes_full_context = 0;
   double train_tokens_per_s = 0, decode_tokens_per_s = 0;
   double train_peak_mib = 0, decode_peak_mib = 0;
+  double val_bytes_per_token = 1;  // of the data's val split: bits per byte
 };
 
 std::vector<SurveyRow> run_survey(const SurveyOptions& options);

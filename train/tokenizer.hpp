@@ -1,20 +1,23 @@
-// A character-level tokenizer, as nanoGPT's shakespeare_char: the vocabulary is
-// the distinct Unicode code points of a corpus sorted by code point, and a
-// character's id is its index in that list (tiny-shakespeare: V = 65, the same
-// ids as nanoGPT's `stoi`).
+// What turns text into token ids and back, whatever the kind of tokenizer:
 //
-// Byte fallback (off by default, so V stays that of nanoGPT): 256 byte tokens
-// follow the characters, ids n_chars + b, and a character outside the
-// vocabulary is encoded as its UTF-8 bytes. Decoding reassembles byte tokens
-// into characters; a byte sequence that is not valid UTF-8 becomes U+FFFD.
+//   char     CharTokenizer (char_tokenizer.hpp): one token per Unicode code
+//            point, nanoGPT's shakespeare_char ids; the default on the bundled
+//            corpus.
+//   bpe      SentencePieceTokenizer (sentencepiece_tokenizer.hpp): subword
+//   unigram  pieces learned from the user's corpus by SentencePiece.
 //
-// The tokenizer is stored as JSON in every checkpoint's metadata (key
-// `tokenizer`), so sampling needs no corpus:
-//   {"type":"char","chars":[10,32,33,...],"byte_fallback":false}
+// Every tokenizer here is lossless: decode(encode(text)) == text for every
+// UTF-8 text it encodes (with byte fallback: for every UTF-8 text), spaces,
+// tabs and newlines included. A token decodes to a fixed run of bytes (its
+// piece), or, for a byte token, to one raw byte that is part of a character;
+// decode() concatenates the pieces and replaces a run of byte tokens that is
+// not valid UTF-8 by U+FFFD.
+//
+// A tokenizer is stored in every checkpoint's metadata under the key
+// `tokenizer`, as JSON (to_json(); tokenizer_loader.hpp reads any kind back).
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,53 +27,41 @@ namespace attnlab {
 
 class Tokenizer {
  public:
-  // The distinct code points of a corpus. Refuses an empty corpus and invalid
-  // UTF-8 (naming the byte offset of the first bad sequence).
-  static Tokenizer from_corpus(std::string_view utf8, bool byte_fallback = false);
-  // From a vocabulary: non-empty, strictly increasing, Unicode scalar values.
-  static Tokenizer from_chars(std::vector<char32_t> chars, bool byte_fallback = false);
-  // Parses and validates the JSON of to_json(); every problem is an Error.
-  static Tokenizer from_json(std::string_view json);
-  std::string to_json() const;
+  virtual ~Tokenizer() = default;
 
+  // "char", "bpe" or "unigram".
+  virtual std::string_view kind() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual bool byte_fallback() const = 0;
   // Text to ids. Refuses invalid UTF-8, and, without byte fallback, a character
-  // outside the vocabulary (naming it, its U+ code and its position).
-  std::vector<int32_t> encode(std::string_view utf8) const;
+  // the vocabulary cannot spell (naming it and its position).
+  virtual std::vector<int32_t> encode(std::string_view utf8) const = 0;
+  // The checkpoint form (metadata key `tokenizer`).
+  virtual std::string to_json() const = 0;
+
+  // What one token decodes to: the bytes of its piece, or (is_byte) one raw
+  // byte of a character spelled in byte tokens. Refuses an id outside
+  // [0, vocab_size()).
+  struct Piece {
+    std::string_view bytes;
+    bool is_byte = false;
+  };
+  virtual Piece piece(int32_t id) const = 0;
+
   // Ids to UTF-8 text. Refuses an id outside [0, vocab_size()).
   std::string decode(std::span<const int32_t> ids) const;
-  // The exact text of one token, for printing tokens as they are generated: a
-  // character's UTF-8, or for a byte token that single raw byte (which may be
-  // one part of a multi-byte character; a terminal reassembles it). Concatenated,
-  // these are decode()'s bytes whenever the byte tokens form valid UTF-8. Use
-  // StreamDecoder to get exactly decode()'s text, piece by piece.
-  std::string decode_one(int32_t id) const;
+  // The exact bytes of one token, for printing tokens as they are generated (a
+  // byte token's single raw byte may be one part of a multi-byte character).
+  // Use StreamDecoder to get exactly decode()'s text, piece by piece.
+  std::string decode_one(int32_t id) const { return std::string(piece(id).bytes); }
+  // "bpe, 512 tokens, byte fallback": for info and logs.
+  std::string describe() const;
+  // The same tokenizer: same kind, vocabulary and ids (same checkpoint form).
+  bool same_as(const Tokenizer& other) const { return to_json() == other.to_json(); }
 
-  int64_t vocab_size() const { return num_chars() + (byte_fallback_ ? 256 : 0); }
-  int64_t num_chars() const { return static_cast<int64_t>(chars_.size()); }
-  bool byte_fallback() const { return byte_fallback_; }
-  const std::vector<char32_t>& chars() const { return chars_; }
-
-  // The id of a character in the vocabulary, if it is one.
-  std::optional<int32_t> char_id(char32_t cp) const;
-  // Byte tokens: ids num_chars() .. num_chars() + 255 when byte_fallback().
-  bool is_byte_token(int32_t id) const {
-    return byte_fallback_ && id >= num_chars() && id < vocab_size();
-  }
-  int32_t byte_token(uint8_t byte) const;  // the id of a byte token; needs byte_fallback()
-
-  bool operator==(const Tokenizer& other) const {
-    return chars_ == other.chars_ && byte_fallback_ == other.byte_fallback_;
-  }
-
- private:
-  Tokenizer(std::vector<char32_t> chars, bool byte_fallback);
+ protected:
+  // The message for an id outside the vocabulary.
   void check_id(int32_t id) const;
-
-  std::vector<char32_t> chars_;  // sorted; chars_[id] is the character of id
-  bool byte_fallback_ = false;
-  std::vector<int32_t> ascii_ids_;  // [128]: the id of each ASCII character, or -1
-
-  friend class StreamDecoder;
 };
 
 // Decodes a stream of ids piece by piece, as a model generates them: push()

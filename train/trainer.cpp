@@ -24,7 +24,7 @@ LrSchedule make_schedule(const TrainSettings& s) {
 
 }  // namespace
 
-Trainer::Trainer(LanguageModel& model, const TextDataset& data, const TrainSettings& settings)
+Trainer::Trainer(LanguageModel& model, const TrainingData& data, const TrainSettings& settings)
     : model_(model),
       data_(data),
       settings_(settings),

@@ -41,7 +41,7 @@ struct TrainerState {
 class Trainer {
  public:
   // seq_len: the settings' value, or the model's max_seq_len when that is 0.
-  Trainer(LanguageModel& model, const TextDataset& data, const TrainSettings& settings);
+  Trainer(LanguageModel& model, const TrainingData& data, const TrainSettings& settings);
 
   // One optimizer step. Refuses (Error) a non-finite loss without touching the
   // weights, so the last checkpoint stays the last good state.
@@ -58,7 +58,7 @@ class Trainer {
 
  private:
   LanguageModel& model_;
-  const TextDataset& data_;
+  const TrainingData& data_;
   TrainSettings settings_;
   int64_t seq_len_;
   LrSchedule schedule_;

@@ -10,7 +10,9 @@
 #include "attnlab/models/checkpoint.hpp"
 #include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/metrics.hpp"
+#include "attnlab/train/prepared_dataset.hpp"
 #include "attnlab/train/progress.hpp"
+#include "attnlab/train/tokenizer_loader.hpp"
 #include "attnlab/train/trainer.hpp"
 
 namespace attnlab {
@@ -69,7 +71,7 @@ double parse_double(const std::string& text, const char* key, const std::string&
 struct Run {
   std::string dir;
   TrainSettings settings;
-  std::unique_ptr<TextDataset> data;
+  std::unique_ptr<TrainingData> data;
   std::unique_ptr<LanguageModel> model;
   std::unique_ptr<Trainer> trainer;
   MetricsLog metrics;
@@ -132,8 +134,9 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
     const double elapsed = run.elapsed_base + seconds_since(start);
     run.save(elapsed, improved);
     if (print)
-      progress.note(fmt::format("step {}: val loss {:.4f} ({:.4f} bits/char){}",
-                                trainer.steps_done(), run.last_val, run.last_val / std::log(2.0),
+      progress.note(fmt::format("step {}: val loss {:.4f}, perplexity {:.2f}, {:.4f} bits/byte{}",
+                                trainer.steps_done(), run.last_val, std::exp(run.last_val),
+                                bits_per_byte(run.last_val, run.data->bytes_per_token(Split::kVal)),
                                 improved ? ", saved best" : ""));
   };
 
@@ -174,13 +177,21 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
   }
   if (print) progress.finish();
   return {trainer.steps_done(), run.last_val, run.best_val,
+          bits_per_byte(run.last_val, run.data->bytes_per_token(Split::kVal)),
           run.elapsed_base + seconds_since(start)};
 }
 
 }  // namespace
 
 int64_t corpus_vocab_size(const std::string& data_path) {
-  return Tokenizer::from_corpus(read_text_file(data_path)).vocab_size();
+  if (is_prepared_dataset(data_path)) {
+    const fs::path manifest = fs::path(data_path) / "dataset.json";
+    ATTN_CHECK(fs::exists(manifest),
+               "a folder, but not a prepared dataset: it has no dataset.json (write one with "
+               "attnlab tokenize)");
+    return DatasetManifest::from_json(read_text_file(manifest), "dataset.json").vocab_size;
+  }
+  return CharTokenizer::from_corpus(read_text_file(data_path)).vocab_size();
 }
 
 RunSummary start_run(const NewRun& spec, const RunOutput& output) {
@@ -198,11 +209,11 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output) {
   const int64_t seq_len = spec.settings.seq_len ? spec.settings.seq_len : spec.config.max_seq_len;
   ATTN_CHECK(seq_len <= spec.config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
              seq_len, spec.config.max_seq_len);
-  run.data =
-      std::make_unique<TextDataset>(TextDataset::from_file(spec.settings.data_path, seq_len));
+  run.data = open_training_data(spec.settings.data_path, seq_len);
   ATTN_CHECK(run.data->tokenizer().vocab_size() <= spec.config.vocab_size,
-             "the corpus {} has {} distinct characters but the model's vocab_size is {}",
-             spec.settings.data_path, run.data->tokenizer().vocab_size(), spec.config.vocab_size);
+             "the data {} has a vocabulary of {} tokens ({}) but the model's vocab_size is {}",
+             spec.settings.data_path, run.data->tokenizer().vocab_size(),
+             run.data->tokenizer().describe(), spec.config.vocab_size);
   if (run.settings.decay_steps == 0) run.settings.decay_steps = run.settings.steps;
   run.model = std::make_unique<LanguageModel>(spec.config, DType::F32, run.settings.seed,
                                               run.settings.dropout);
@@ -213,8 +224,8 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output) {
   if (!output.quiet)
     fmt::print("training {} ({} parameters) on {} ({} tokens, V={}) for {} steps into {}\n",
                attention_name(spec.config.attention), spec.config.parameter_count(),
-               spec.settings.data_path, run.data->num_tokens(), run.data->tokenizer().vocab_size(),
-               run.settings.steps, spec.out_dir);
+               spec.settings.data_path, run.data->size(Split::kTrain) + run.data->size(Split::kVal),
+               run.data->tokenizer().vocab_size(), run.settings.steps, spec.out_dir);
   return train_loop(run, run.settings.steps, output);
 }
 
@@ -235,10 +246,9 @@ RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_s
     ATTN_CHECK(*total_steps >= 0, "--steps must be ≥ 0, got {}", *total_steps);
     run.settings.steps = *total_steps;
   }
-  const Tokenizer tokenizer = Tokenizer::from_json(ck.meta("tokenizer"));
+  const auto tokenizer = tokenizer_from_json(ck.meta("tokenizer"));
   const int64_t seq_len = run.settings.seq_len ? run.settings.seq_len : ck.config.max_seq_len;
-  run.data = std::make_unique<TextDataset>(
-      TextDataset::from_file(run.settings.data_path, seq_len, tokenizer));
+  run.data = open_training_data(run.settings.data_path, seq_len, tokenizer);
   run.model = std::make_unique<LanguageModel>(ck.config, DType::F32, run.settings.seed,
                                               run.settings.dropout);
   run.model->load_parameters(ck.parameters, what);

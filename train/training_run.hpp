@@ -41,7 +41,8 @@ struct RunSummary {
   int64_t steps = 0;
   double val_loss = 0;  // at the last evaluation
   double best_val_loss = 0;
-  double elapsed_s = 0;  // training time over the whole run, resumed parts included
+  double val_bits_per_byte = 0;  // of val_loss
+  double elapsed_s = 0;          // training time over the whole run, resumed parts included
 };
 
 struct RunOutput {

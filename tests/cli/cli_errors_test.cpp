@@ -239,6 +239,36 @@ struct Fixture {
     fs::copy(d / "run", d / "busyrun");
     busy_lock.emplace(OutputLock::directory((d / "busyrun").string()));
 
+    // Prepared datasets (attnlab tokenize), one of another vocabulary, and
+    // broken copies: a shard truncated, a shard with a byte changed, a shard
+    // missing, a manifest that is not JSON, one that lies about the tokens.
+    for (const auto& [name, corpus] :
+         {std::pair{"ds", "corpus.txt"}, {"ds_other", "foreign.txt"}}) {
+      const CommandResult made =
+          run_in(d, {"tokenize", "--data", corpus, "--out", name, "--quiet", "--threads", "1"});
+      REQUIRE_MESSAGE(made.exit_code == 0, made.describe());
+    }
+    const std::string train_bin = read_text_file((d / "ds" / "train.bin").string());
+    const std::string manifest = read_text_file((d / "ds" / "dataset.json").string());
+    for (const char* broken : {"ds_trunc", "ds_flipped", "ds_noshard", "ds_badjson", "ds_lying"})
+      fs::copy(d / "ds", d / broken);
+    write_file(d / "ds_trunc" / "train.bin", train_bin.substr(0, train_bin.size() - 2));
+    std::string flipped = train_bin;
+    flipped[100] ^= 1;
+    write_file(d / "ds_flipped" / "train.bin", flipped);
+    fs::remove(d / "ds_noshard" / "val.bin");
+    write_file(d / "ds_badjson" / "dataset.json", manifest.substr(0, manifest.size() / 2));
+    const size_t tokens_at = manifest.find("\"tokens\": ") + 10;  // train's count, 9 in front
+    REQUIRE(tokens_at < manifest.size());
+    write_file(d / "ds_lying" / "dataset.json",
+               manifest.substr(0, tokens_at) + "9" + manifest.substr(tokens_at));
+    std::string binary = shakespeare;
+    binary[50] = '\0';
+    write_file(d / "binary.txt", binary);
+    write_file(d / "one_char.txt", "a");
+    fs::create_directories(d / "no_txt");
+    write_file(d / "no_txt" / "notes.md", "not a .txt file\n");
+
     // Broken copies of it.
     write_file(d / "empty.safetensors", "");
     write_file(d / "trunc.safetensors", last.substr(0, last.size() / 2));
@@ -435,8 +465,10 @@ std::vector<Row> rows() {
       {cat(train_new, {"--lr", "0.01", "--min-lr", "0.1"}), 1, "--min-lr must lie in [0, --lr"},
       {cat(train_new, {"--seq-len", "32"}), 1, "--seq-len 32 exceeds the model's max_seq_len 16"},
       // --- train: files
-      {{"train", "--out", "newrun", "--data", "missing.txt"}, 2, "File does not exist"},
-      {{"train", "--out", "newrun", "--data", "run"}, 2, "directory"},
+      {{"train", "--out", "newrun", "--data", "missing.txt"}, 2, "Path does not exist"},
+      {{"train", "--out", "newrun", "--data", "run"},
+       1,
+       "run: a folder, but not a prepared dataset: it has no dataset.json"},
       {{"train", "--out", "newrun", "--data", "empty.txt"}, 1, "empty.txt: corpus is empty"},
       {{"train", "--out", "newrun", "--data", "bad_utf8.txt"},
        1,
@@ -450,7 +482,7 @@ std::vector<Row> rows() {
        "corpus 'short.txt' is too short for --seq-len 16"},
       {{"train", "--out", "newrun", "--config", "small_vocab.json", "--data", "corpus.txt"},
        1,
-       "distinct characters but the model's vocab_size is 8"},
+       "tokens) but the model's vocab_size is 8"},
       {{"train", "--out", "newrun", "--config", "missing.json"}, 2, "File does not exist"},
       {{"train", "--out", "newrun", "--config", "corpus.txt"}, 1, "corpus.txt: malformed JSON"},
       {{"train", "--out", "newrun", "--config", "run/last.safetensors", "--data", "corpus.txt"},
@@ -508,6 +540,96 @@ std::vector<Row> rows() {
       {{"train", "--resume", "run", "--threads", "5000"}, 2, "--threads"},
       {{"train", "--resume", "run", "--seed", "1"}, 1, "--seed cannot be changed on --resume"},
 
+      // --- tokenize
+      {{"tokenize", "--out", "D"}, 2, "--data is required"},
+      {{"tokenize", "--data", "corpus.txt"}, 2, "--out is required"},
+      {{"tokenize", "--data", "missing.txt", "--out", "D"}, 2, "Path does not exist"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--tokenizer", "wordpiece"},
+       2,
+       "--tokenizer"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--val-fraction", "1.5"},
+       2,
+       "--val-fraction"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--val-fraction", "0"},
+       2,
+       "--val-fraction"},
+      {{"tokenize", "--data", "empty.txt", "--out", "D"}, 1, "empty.txt is empty"},
+      {{"tokenize", "--data", "bad_utf8.txt", "--out", "D", "--quiet"},
+       1,
+       "bad_utf8.txt is not UTF-8 text: invalid UTF-8 at byte offset 13"},
+      {{"tokenize", "--data", "trunc_utf8.txt", "--out", "D", "--quiet"},
+       1,
+       "trunc_utf8.txt is not UTF-8 text: invalid UTF-8 at byte offset 4000"},
+      {{"tokenize", "--data", "binary.txt", "--out", "D", "--quiet"},
+       1,
+       "binary.txt is a binary file, not text (a NUL byte at byte offset 50)"},
+      {{"tokenize", "--data", "binary.txt", "--out", "D", "--quiet", "--tokenizer", "bpe",
+        "--vocab", "300"},
+       1,
+       "binary.txt is a binary file"},
+      {{"tokenize", "--data", "no_txt", "--out", "D"}, 1, "no_txt' holds no .txt files"},
+      {{"tokenize", "--data", "corpus.txt", "corpus.txt", "--out", "D"},
+       1,
+       "corpus.txt is given twice"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--tokenizer", "bpe"},
+       1,
+       "--tokenizer bpe needs --vocab N"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--vocab", "100"},
+       1,
+       "--vocab is for bpe and unigram"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--tokenizer", "bpe", "--vocab", "5000",
+        "--quiet"},
+       1,
+       "cannot learn a bpe tokenizer of 5000 tokens from this text"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--tokenizer", "unigram", "--vocab",
+        "5000", "--quiet"},
+       1,
+       "cannot learn a unigram tokenizer of 5000 tokens from this text"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--tokenizer-model", "corpus.txt"},
+       1,
+       "corpus.txt: not a SentencePiece model"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "D", "--tokenizer-model", "tiny.json"},
+       1,
+       "tiny.json: invalid tokenizer JSON"},
+      {{"tokenize", "--data", "foreign.txt", "--out", "D", "--tokenizer-model", "ds/tokenizer.json",
+        "--quiet"},
+       1,
+       "foreign.txt (block at byte 0): cannot encode character '日'"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "ds"},
+       1,
+       "ds already exists: choose another --out, or give --force to replace it"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "run", "--force"},
+       1,
+       "run exists and is not a prepared dataset"},
+      {{"tokenize", "--data", "one_char.txt", "--out", "D"},
+       1,
+       "one_char.txt is too short to split into train and val"},
+      // --- train and eval on a prepared dataset
+      {{"train", "--out", "newrun", "--data", "ds_trunc", "--config", "tiny.json"},
+       1,
+       "ds_trunc/train.bin is 7224 bytes but the manifest says 7226 (truncated)"},
+      {{"train", "--out", "newrun", "--data", "ds_flipped", "--config", "tiny.json"},
+       1,
+       "train.bin is corrupt: its checksum differs from the manifest's"},
+      {{"train", "--out", "newrun", "--data", "ds_noshard", "--config", "tiny.json"},
+       1,
+       "val.bin is missing"},
+      {{"train", "--out", "newrun", "--data", "ds_badjson"},
+       1,
+       "dataset.json: invalid dataset manifest: not JSON"},
+      {{"train", "--out", "newrun", "--data", "ds_lying", "--config", "tiny.json"},
+       1,
+       "ds_lying: dataset.json: invalid dataset manifest: splits.train.tokens is 93613 but its "
+       "shards hold 3613"},
+      {{"train", "--out", "newrun", "--data", "ds", "--config", "small_vocab.json"},
+       1,
+       "has a vocabulary of 52 tokens (char, 52 tokens) but the model's vocab_size is 8"},
+      {{"eval", "--checkpoint", "run/last.safetensors", "--data", "ds_other"},
+       1,
+       "the checkpoint's tokenizer (char, 52 tokens) is not the dataset's (char, 9 tokens in "
+       "ds_other)"},
+      {{"eval", "--checkpoint", "run/last.safetensors", "--data", "ds_flipped"}, 1, "is corrupt"},
+      {{"survey", "--data", "ds_trunc", "--out", "sv"}, 1, "(truncated)"},
       // --- eval
       {{"eval"}, 2, "--checkpoint is required"},
       {cat(cat({"eval"}, ck), {"--bogus"}), 2, "--bogus"},
@@ -532,7 +654,7 @@ std::vector<Row> rows() {
       {cat(cat({"eval"}, ck), {"--data", "foreign.txt"}), 1, "cannot encode character"},
       {cat(cat({"eval"}, ck), {"--data", "empty.txt"}), 1, "corpus 'empty.txt' is empty"},
       {cat(cat({"eval"}, ck), {"--data", "bad_utf8.txt"}), 1, "invalid UTF-8"},
-      {cat(cat({"eval"}, ck), {"--data", "missing.txt"}), 2, "File does not exist"},
+      {cat(cat({"eval"}, ck), {"--data", "missing.txt"}), 2, "Path does not exist"},
       {cat(cat({"eval"}, ck), {"--data", "short.txt"}), 1, "corpus 'short.txt' is too short"},
       {cat(cat({"eval"}, ck), {"--data", "trunc_utf8.txt"}), 1, "truncated 3-byte sequence"},
       {cat(cat({"eval"}, ck), {"--seq-len", "0"}), 2, "--seq-len"},
@@ -739,7 +861,7 @@ std::vector<Row> rows() {
       {{"survey", "--seeds", "0"}, 2, "--seeds"},
       {{"survey", "--experts", "0"}, 2, "--experts"},
       {{"survey", "--top-k", "2"}, 1, "--top-k goes with --experts"},
-      {{"survey", "--data", "missing.txt"}, 2, "File does not exist"},
+      {{"survey", "--data", "missing.txt"}, 2, "Path does not exist"},
       {{"survey", "--data", "empty.txt", "--out", "sv"}, 1, "corpus 'empty.txt' is empty"},
       {{"survey", "--data", "bad_utf8.txt", "--out", "sv"},
        1,
@@ -748,7 +870,7 @@ std::vector<Row> rows() {
       {{"survey", "--data", "corpus.txt", "--out", "afile"}, 1, "afile is a file, not a directory"},
       {{"survey", "--out", "busyrun"}, 1, busy},
       {{"survey", "--data", "run/last.safetensors", "--out", "sv"}, 1, "invalid UTF-8"},
-      {{"survey", "--data", "run", "--out", "sv"}, 2, "directory"},
+      {{"survey", "--data", "run", "--out", "sv"}, 1, "run is not a prepared dataset"},
       {{"survey", "--data", "trunc_utf8.txt", "--out", "sv"}, 1, "truncated 3-byte sequence"},
       {{"survey", "--top-k", "0"}, 2, "--top-k"},
       {{"survey", "--threads", "5000"}, 2, "--threads"},

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "attnlab/models/checkpoint.hpp"
-#include "attnlab/train/tokenizer.hpp"
+#include "attnlab/train/char_tokenizer.hpp"
 #include "tests/cli/cli_test_util.hpp"
 #include "tests/models/decoder_test_util.hpp"
 
@@ -34,7 +34,7 @@ struct Checkpoints {
 
   explicit Checkpoints(const std::string& attention, bool byte_fallback = false,
                        int64_t max_seq_len = 32, bool with_tokenizer = true) {
-    const Tokenizer tok = Tokenizer::from_corpus(kCorpus, byte_fallback);
+    const CharTokenizer tok = CharTokenizer::from_corpus(kCorpus, byte_fallback);
     const std::string json =
         R"({"vocab_size": )" + std::to_string(tok.vocab_size()) +
         R"(, "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq_len": )" +

@@ -1,4 +1,4 @@
-// Fuzz target: reading a training corpus (train/tokenizer.hpp, from_corpus;
+// Fuzz target: reading a training corpus (train/char_tokenizer.hpp, from_corpus;
 // train/dataset.hpp, TextDataset::from_text): arbitrary bytes, invalid UTF-8
 // included, as the text of a corpus. The first byte of the input chooses the
 // options (bit 0: byte fallback; bits 1-4: seq_len 1 … 16); the rest is the
@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "attnlab/train/char_tokenizer.hpp"
 #include "attnlab/train/dataset.hpp"
-#include "attnlab/train/tokenizer.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 using namespace attnlab;
@@ -22,12 +22,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int64_t seq_len = 1 + ((data[0] >> 1) & 15);
   const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
 
-  std::optional<Tokenizer> tok;
-  if (!fuzz::refuse_or_run([&] { tok = Tokenizer::from_corpus(text, byte_fallback); })) return 0;
+  std::optional<CharTokenizer> tok;
+  if (!fuzz::refuse_or_run([&] { tok = CharTokenizer::from_corpus(text, byte_fallback); }))
+    return 0;
   const std::vector<int32_t> ids = tok->encode(text);  // every character is in the vocabulary
   FUZZ_EXPECT(tok->decode(ids) == text);
   for (int32_t id : ids) FUZZ_EXPECT(id >= 0 && id < tok->num_chars());
-  FUZZ_EXPECT(Tokenizer::from_json(tok->to_json()) == *tok);
+  FUZZ_EXPECT(CharTokenizer::from_json(tok->to_json()) == *tok);
 
   // (TextDataset::from_text(text, seq_len, byte_fallback) is from_corpus and
   // this; the tokenizer is built once per input.)

@@ -127,6 +127,31 @@ def seeds_tokenizer_json():
     write(t, "unsorted", b'{"type":"char","chars":[98,97],"byte_fallback":false}')
 
 
+def seeds_dataset():
+    t = "dataset"
+
+    def manifest(vocab=65, dtype="uint16", train_tokens=4, val_tokens=2, file="train.bin"):
+        def split(name, n, f):
+            return {"tokens": n, "bytes": n, "documents": 1,
+                    "shards": [{"file": f, "tokens": n, "fnv1a64": "cbf29ce484222325"}]}
+        return json.dumps({
+            "format": "attnlab-dataset", "version": 1,
+            "tokenizer": {"kind": "char", "vocab_size": vocab, "byte_fallback": False,
+                          "file": "tokenizer.json", "fnv1a64": "0123456789abcdef"},
+            "dtype": dtype, "val_fraction": 0.1,
+            "splits": {"train": split("train", train_tokens, file),
+                       "val": split("val", val_tokens, "val.bin")},
+            "sources": [{"path": "corpus.txt", "bytes": 6, "fnv1a64": "0123456789abcdef"}]},
+            indent=2).encode()
+    write(t, "uint16", manifest() + b"\0" + struct.pack("<4H", 0, 1, 64, 2))
+    write(t, "uint32", manifest(vocab=70000, dtype="uint32") + b"\0"
+          + struct.pack("<3I", 0, 69999, 70000))
+    write(t, "out_of_vocab", manifest() + b"\0" + struct.pack("<2H", 65, 0xFFFF))
+    write(t, "escape", manifest(file="../train.bin"))
+    write(t, "sums", manifest().replace(b'"tokens": 4,', b'"tokens": 5,', 1))
+    write(t, "dtype", manifest(vocab=70000))
+
+
 def seeds_batch():
     t = "batch"
     write(t, "i64", safetensors(
@@ -146,3 +171,4 @@ if __name__ == "__main__":
     seeds_corpus()
     seeds_tokenizer_json()
     seeds_batch()
+    seeds_dataset()

@@ -1,5 +1,5 @@
 // Fuzz target: the tokenizer a checkpoint carries in its metadata
-// (train/tokenizer.hpp, Tokenizer::from_json), then that tokenizer at work.
+// (train/char_tokenizer.hpp, CharTokenizer::from_json), then that tokenizer at work.
 // The input is "<tokenizer JSON>\0<rest>": the JSON is parsed and validated
 // (types, unknown keys, unsorted or duplicate or out-of-range code points);
 // an accepted tokenizer must survive to_json → from_json, encode the rest as
@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "attnlab/train/tokenizer.hpp"
+#include "attnlab/train/char_tokenizer.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 using namespace attnlab;
@@ -26,10 +26,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view rest =
       nul ? std::string_view(nul + 1, size - json.size() - 1) : std::string_view();
 
-  std::optional<Tokenizer> tok;
-  if (!fuzz::refuse_or_run([&] { tok = Tokenizer::from_json(json); })) return 0;
+  std::optional<CharTokenizer> tok;
+  if (!fuzz::refuse_or_run([&] { tok = CharTokenizer::from_json(json); })) return 0;
   FUZZ_EXPECT(tok->num_chars() > 0);
-  FUZZ_EXPECT(Tokenizer::from_json(tok->to_json()) == *tok);
+  FUZZ_EXPECT(CharTokenizer::from_json(tok->to_json()) == *tok);
 
   std::vector<int32_t> ids;
   if (fuzz::refuse_or_run([&] { ids = tok->encode(rest); })) {

@@ -1,4 +1,4 @@
-// The corpus reader's vocabulary scan (Tokenizer::from_corpus keeps one bit
+// The corpus reader's vocabulary scan (CharTokenizer::from_corpus keeps one bit
 // per code point in 64-bit words and skips empty words): characters on every
 // kind of word and plane boundary, from U+0000 to U+10FFFF, come back sorted
 // and once each, and a short corpus costs no walk over all code points.
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "attnlab/train/tokenizer.hpp"
+#include "attnlab/train/char_tokenizer.hpp"
 #include "attnlab/train/utf8.hpp"
 
 using namespace attnlab;
@@ -22,7 +22,7 @@ TEST_CASE("from_corpus finds characters on word and plane boundaries, sorted, on
     utf8::append(text, *it);
     utf8::append(text, *it);
   }
-  const Tokenizer tok = Tokenizer::from_corpus(text);
+  const CharTokenizer tok = CharTokenizer::from_corpus(text);
   CHECK(tok.chars() == expected);
   CHECK(tok.decode(tok.encode(text)) == text);
 }
@@ -30,7 +30,7 @@ TEST_CASE("from_corpus finds characters on word and plane boundaries, sorted, on
 TEST_CASE("from_corpus of a short text is fast") {
   // The fuzz target calls it for every input: thousands of times a second.
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < 200; ++i) CHECK(Tokenizer::from_corpus("ab\xc3\xa9").vocab_size() == 3);
+  for (int i = 0; i < 200; ++i) CHECK(CharTokenizer::from_corpus("ab\xc3\xa9").vocab_size() == 3);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   CHECK(s < 2.0);  // ~10 µs each in a release build; generous for sanitizers
 }

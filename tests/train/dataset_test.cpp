@@ -237,20 +237,21 @@ TEST_CASE("files: missing, directory, invalid UTF-8 are refused naming the path"
 
 TEST_CASE("a given tokenizer tokenizes another text") {
   const TextDataset shakes = TextDataset::from_file(kShakespeare, 8);
-  const Tokenizer& tok = shakes.tokenizer();
+  const std::shared_ptr<const Tokenizer> tok_ptr = shakes.shared_tokenizer();
+  const Tokenizer& tok = *tok_ptr;
   const std::string other = "To be, or not to be, that is the question.\n" + std::string(40, 'z');
-  const TextDataset data = TextDataset::from_text(other, 8, tok);
-  CHECK(data.tokenizer() == tok);
+  const TextDataset data = TextDataset::from_text(other, 8, tok_ptr);
+  CHECK(data.tokenizer().same_as(tok));
   CHECK(data.tokens(Split::kTrain)[0] == tok.encode("T")[0]);
   CHECK(data.num_tokens() == static_cast<int64_t>(other.size()));
 
   const TempDir tmp("given");
   const fs::path file = tmp.write("other.txt", other + "\u00e9" + other);
-  CHECK(error_of([&] { TextDataset::from_file(file, 8, tok); })
+  CHECK(error_of([&] { TextDataset::from_file(file, 8, tok_ptr); })
             .starts_with(file.string() + ": cannot encode character '\u00e9' (U+00E9) at "
                                          "character 83 (byte offset 83)"));
-  const Tokenizer fb =
-      Tokenizer::from_json(R"({"type":"char","chars":[10,32,84,97],"byte_fallback":true})");
+  const CharTokenizer fb =
+      CharTokenizer::from_json(R"({"type":"char","chars":[10,32,84,97],"byte_fallback":true})");
   const TextDataset bytes = TextDataset::from_file(file, 8, fb);
   CHECK(bytes.tokenizer().decode(std::vector<int32_t>(bytes.tokens(Split::kTrain).begin(),
                                                       bytes.tokens(Split::kTrain).end())) ==

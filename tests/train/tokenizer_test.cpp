@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "attnlab/tensor/error.hpp"
+#include "attnlab/train/char_tokenizer.hpp"
 #include "attnlab/train/dataset.hpp"
-#include "attnlab/train/tokenizer.hpp"
 #include "attnlab/train/utf8.hpp"
 
 using namespace attnlab;
@@ -36,7 +36,7 @@ std::string error_of(F&& f) {
 TEST_CASE("tiny-shakespeare: V = 65 and nanoGPT's ids") {
   const std::string text = shakespeare();
   REQUIRE(text.size() == 1115394);
-  const Tokenizer tok = Tokenizer::from_corpus(text);
+  const CharTokenizer tok = CharTokenizer::from_corpus(text);
   CHECK(tok.vocab_size() == 65);
   CHECK(tok.num_chars() == 65);
   CHECK(!tok.byte_fallback());
@@ -65,7 +65,7 @@ TEST_CASE("tiny-shakespeare: V = 65 and nanoGPT's ids") {
 
 TEST_CASE("multi-byte UTF-8 characters are single tokens") {
   const std::string text = "caf\u00e9 \u6f22\u5b57 \U0001F600!";  // café 漢字 😀!
-  const Tokenizer tok = Tokenizer::from_corpus(text);
+  const CharTokenizer tok = CharTokenizer::from_corpus(text);
   // Distinct: ' ', '!', 'a', 'c', 'f', é, 漢, 字, 😀, sorted by code point.
   CHECK(tok.chars() ==
         std::vector<char32_t>{U' ', U'!', U'a', U'c', U'f', 0xE9, 0x5B57, 0x6F22, 0x1F600});
@@ -82,7 +82,7 @@ TEST_CASE("multi-byte UTF-8 characters are single tokens") {
 }
 
 TEST_CASE("byte fallback round-trips unseen text, emoji included") {
-  const Tokenizer tok = Tokenizer::from_corpus("hello world", /*byte_fallback=*/true);
+  const CharTokenizer tok = CharTokenizer::from_corpus("hello world", /*byte_fallback=*/true);
   CHECK(tok.num_chars() == 8);  // ' ', d, e, h, l, o, r, w
   CHECK(tok.vocab_size() == 8 + 256);
   CHECK(tok.is_byte_token(8));
@@ -107,7 +107,7 @@ TEST_CASE("byte fallback round-trips unseen text, emoji included") {
 }
 
 TEST_CASE("byte tokens that are not valid UTF-8 decode to U+FFFD") {
-  const Tokenizer tok = Tokenizer::from_corpus("ab", true);
+  const CharTokenizer tok = CharTokenizer::from_corpus("ab", true);
   const auto bytes = [&](std::initializer_list<int> bs) {
     std::vector<int32_t> ids;
     for (const int b : bs) ids.push_back(tok.byte_token(static_cast<uint8_t>(b)));
@@ -129,7 +129,7 @@ TEST_CASE("byte tokens that are not valid UTF-8 decode to U+FFFD") {
 }
 
 TEST_CASE("StreamDecoder pieces concatenate to decode()") {
-  const Tokenizer tok = Tokenizer::from_corpus("abc", true);
+  const CharTokenizer tok = CharTokenizer::from_corpus("abc", true);
   const std::string text = "a\U0001F600b\u00e9c";
   const std::vector<int32_t> ids = tok.encode(text);
   REQUIRE(ids.size() == 9);
@@ -153,7 +153,7 @@ TEST_CASE("StreamDecoder pieces concatenate to decode()") {
 }
 
 TEST_CASE("without byte fallback an unknown character is refused, named") {
-  const Tokenizer tok = Tokenizer::from_corpus("abc \n");
+  const CharTokenizer tok = CharTokenizer::from_corpus("abc \n");
   CHECK(error_of([&] { tok.encode("ab \u00e9"); }) ==
         "cannot encode character '\u00e9' (U+00E9) at character 3 (byte offset 3): it is not in "
         "the tokenizer's vocabulary of 5 characters (a tokenizer with byte fallback encodes any "
@@ -213,20 +213,20 @@ TEST_CASE("invalid UTF-8 corpora are refused with their byte offset") {
   };
   for (const Case& c : cases) {
     CAPTURE(c.message);
-    CHECK(error_of([&] { Tokenizer::from_corpus(c.corpus); }) == c.message);
+    CHECK(error_of([&] { CharTokenizer::from_corpus(c.corpus); }) == c.message);
   }
-  CHECK_THROWS_WITH_AS(Tokenizer::from_corpus(""),
+  CHECK_THROWS_WITH_AS(CharTokenizer::from_corpus(""),
                        "corpus is empty: a tokenizer needs at least one character", Error);
   // The boundaries of each range are accepted.
   const std::string edges =
       "\x7F\xC2\x80\xDF\xBF\xE0\xA0\x80\xED\x9F\xBF\xEE\x80\x80"
       "\xF0\x90\x80\x80\xF4\x8F\xBF\xBF";
-  const Tokenizer tok = Tokenizer::from_corpus(edges);
+  const CharTokenizer tok = CharTokenizer::from_corpus(edges);
   CHECK(tok.chars() ==
         std::vector<char32_t>{0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0x10000, 0x10FFFF});
   CHECK(tok.decode(tok.encode(edges)) == edges);
   // Encoding refuses invalid UTF-8 too, even with byte fallback.
-  const Tokenizer fb = Tokenizer::from_corpus("a", true);
+  const CharTokenizer fb = CharTokenizer::from_corpus("a", true);
   CHECK(error_of([&] { fb.encode("a\xC3"); }) ==
         "cannot encode text with invalid UTF-8 at byte offset 1 (byte C3): truncated 2-byte "
         "sequence at the end of the input");
@@ -252,25 +252,26 @@ TEST_CASE("utf8 helpers") {
 }
 
 TEST_CASE("JSON round trip") {
-  const Tokenizer tok = Tokenizer::from_corpus("Hi \u00e9\U0001F600");
+  const CharTokenizer tok = CharTokenizer::from_corpus("Hi \u00e9\U0001F600");
   CHECK(tok.to_json() == R"({"type":"char","chars":[32,72,105,233,128512],"byte_fallback":false})");
-  CHECK(Tokenizer::from_json(tok.to_json()) == tok);
-  const Tokenizer fb = Tokenizer::from_corpus("xyz", true);
-  const Tokenizer back = Tokenizer::from_json(fb.to_json());
+  CHECK(CharTokenizer::from_json(tok.to_json()) == tok);
+  const CharTokenizer fb = CharTokenizer::from_corpus("xyz", true);
+  const CharTokenizer back = CharTokenizer::from_json(fb.to_json());
   CHECK(back == fb);
   CHECK(back.vocab_size() == 3 + 256);
   CHECK(back.encode("x\u00e9") == fb.encode("x\u00e9"));
   CHECK(!(back == tok));
-  const Tokenizer shakes = Tokenizer::from_corpus(shakespeare());
-  CHECK(Tokenizer::from_json(shakes.to_json()) == shakes);
+  const CharTokenizer shakes = CharTokenizer::from_corpus(shakespeare());
+  CHECK(CharTokenizer::from_json(shakes.to_json()) == shakes);
   // Whitespace and key order do not matter.
-  CHECK(Tokenizer::from_json(R"( { "byte_fallback": false, "chars": [97, 98], "type": "char" } )")
-            .encode("ab") == std::vector<int32_t>{0, 1});
+  CHECK(
+      CharTokenizer::from_json(R"( { "byte_fallback": false, "chars": [97, 98], "type": "char" } )")
+          .encode("ab") == std::vector<int32_t>{0, 1});
 }
 
 TEST_CASE("malformed tokenizer JSON is refused") {
   const auto refuse = [](const std::string& json) {
-    return error_of([&] { Tokenizer::from_json(json); });
+    return error_of([&] { CharTokenizer::from_json(json); });
   };
   CHECK(refuse("{\"type\":\"char\",")
             .starts_with("invalid tokenizer JSON: [json.exception.parse_error"));
@@ -312,5 +313,5 @@ TEST_CASE("malformed tokenizer JSON is refused") {
         "follows chars[0] = U+0062");
   CHECK(refuse(R"({"type":"char","chars":[],"byte_fallback":true})") ==
         "invalid tokenizer vocabulary: it holds no characters");
-  CHECK_THROWS_AS(Tokenizer::from_chars({0x110000}), Error);
+  CHECK_THROWS_AS(CharTokenizer::from_chars({0x110000}), Error);
 }

@@ -198,9 +198,9 @@ TEST_CASE("bad runs are refused with their messages") {
   CHECK_THROWS_WITH_AS(start_run({tiny_config(40), s, dir.file("r3")}, {.quiet = true}),
                        doctest::Contains("too short"), Error);
   s.data_path = corpus;
-  CHECK_THROWS_WITH_AS(start_run({tiny_config(5), s, dir.file("r4")}, {.quiet = true}),
-                       doctest::Contains("distinct characters but the model's vocab_size is 5"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      start_run({tiny_config(5), s, dir.file("r4")}, {.quiet = true}),
+      doctest::Contains("tokens (char, 58 tokens) but the model's vocab_size is 5"), Error);
   s.seq_len = 17;
   CHECK_THROWS_WITH_AS(start_run({config, s, dir.file("r5")}, {.quiet = true}),
                        "--seq-len 17 exceeds the model's max_seq_len 16", Error);
