@@ -17,6 +17,7 @@
 #include "attnlab/tensor/error.hpp"
 #include "attnlab/train/char_tokenizer.hpp"
 #include "attnlab/train/dataset.hpp"
+#include "attnlab/train/output_lock.hpp"
 #include "attnlab/train/sentencepiece_tokenizer.hpp"
 #include "attnlab/train/tokenizer_loader.hpp"
 #include "attnlab/train/utf8.hpp"
@@ -405,6 +406,9 @@ DatasetManifest tokenize_corpus(const TokenizeOptions& o, const TokenizeProgress
   ATTN_CHECK(o.shard_tokens >= 1, "the shard size must be at least 1 token");
   ATTN_CHECK(!o.out_dir.empty(), "tokenize needs --out DATA_DIR");
   const fs::path out = normal_dir(o.out_dir);
+  // One writer per DATA_DIR: the lock is a file beside it, since the
+  // directory itself is renamed into place at the end.
+  const OutputLock lock = OutputLock::file(out.string());
   std::error_code ec;
   if (fs::exists(out, ec)) {
     ATTN_CHECK(o.force, "{} already exists: choose another --out, or give --force to replace it",

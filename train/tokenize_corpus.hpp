@@ -17,7 +17,9 @@
 //      the ids are the same bits on any machine.
 //
 // Everything is written into a temporary directory beside DATA_DIR and renamed
-// into place at the end: an error leaves no partial DATA_DIR.
+// into place at the end: an error leaves no partial DATA_DIR. A second
+// tokenize into the same DATA_DIR while one runs is refused (OutputLock on
+// `.<name>.attnlab.lock` beside it).
 #pragma once
 
 #include <cstdint>
