@@ -87,8 +87,9 @@ OutputLock OutputLock::directory(const std::string& dir) {
 }
 
 OutputLock OutputLock::file(const std::string& path) {
-  const fs::path p(path);
-  ATTN_CHECK(!p.filename().empty(), "{} names a directory, not a file", path);
+  const fs::path p = without_trailing_slashes(path);
+  ATTN_CHECK(!p.filename().empty() && p.filename() != "." && p.filename() != "..",
+             "cannot lock {}: it names no file", path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   std::string name = ".";  // (appended in steps: GCC 12 warns -Wrestrict on a + b + c)
   name += p.filename().string();
@@ -100,6 +101,14 @@ bool OutputLock::is_lock_file(const fs::path& entry) {
   const std::string name = entry.filename().string();
   return name.size() >= kLockSuffix.size() && name.front() == '.' &&
          name.compare(name.size() - kLockSuffix.size(), kLockSuffix.size(), kLockSuffix) == 0;
+}
+
+bool OutputLock::holds_nothing_but_locks(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return false;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (!is_lock_file(entry.path())) return false;
+  return !ec;
 }
 
 OutputLock::OutputLock(const std::string& output, const fs::path& dir, const std::string& lock_name)

@@ -43,14 +43,20 @@ class OutputLock {
   // process (pid N) is writing to DIR; …"), when `dir` is a file, or when the
   // lock file cannot be created.
   static OutputLock directory(const std::string& dir);
-  // Locks one output file, for a command whose output is a single file: the
-  // lock file is `.<name>.attnlab.lock` beside it (its directory is created
-  // if missing). The file itself is left to the caller (written atomically).
+  // Locks one output by its name, for a command whose output is a single
+  // file, or a directory it replaces whole (built aside, then renamed into
+  // place: a lock file inside would move away with the old one). The lock
+  // file is `.<name>.attnlab.lock` beside it, in its parent directory (created
+  // if missing). The output itself is left to the caller.
   static OutputLock file(const std::string& path);
 
   // Whether a directory entry is an attnlab lock file (`.attnlab.lock`, or
   // `.<name>.attnlab.lock`): never part of a run's content.
   static bool is_lock_file(const std::filesystem::path& entry);
+  // Whether `dir` is a directory that holds nothing but lock files: what a
+  // check "is this output directory empty?" asks (std::filesystem::is_empty
+  // would count the lock file the caller itself holds).
+  static bool holds_nothing_but_locks(const std::filesystem::path& dir);
 
   OutputLock(OutputLock&& other) noexcept;
   OutputLock& operator=(OutputLock&& other) noexcept;

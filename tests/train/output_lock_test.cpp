@@ -79,8 +79,12 @@ TEST_CASE("OutputLock creates the directory, holds it alone and leaves nothing w
   // A directory that was written into stays, without its lock file.
   {
     const OutputLock lock = OutputLock::directory(dir);
+    CHECK(OutputLock::holds_nothing_but_locks(dir));  // its own lock file is not content
+    CHECK(!fs::is_empty(dir));
     std::ofstream(dir + "/metrics.csv") << "step\n";
+    CHECK(!OutputLock::holds_nothing_but_locks(dir));
   }
+  CHECK(!OutputLock::holds_nothing_but_locks(tmp.file("missing")));
   CHECK(fs::exists(dir + "/metrics.csv"));
   CHECK(!fs::exists(dir + "/.attnlab.lock"));
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
@@ -113,6 +117,12 @@ TEST_CASE("OutputLock::file locks one output file beside it") {
     FAIL("a second lock of the same file was granted");
   } catch (const Error& e) {
     CHECK(std::string(e.what()) == busy_message(getpid(), svg));
+  }
+  // A directory replaced whole is locked by its name the same way.
+  {
+    const OutputLock data = OutputLock::file(tmp.file("plots/data/"));
+    CHECK(data.lock_path() == tmp.file("plots/.data.attnlab.lock"));
+    CHECK(!fs::exists(tmp.file("plots/data")));
   }
   // Another file in the same directory is another lock.
   CHECK_NOTHROW(OutputLock::file(tmp.file("plots/other.svg")));
