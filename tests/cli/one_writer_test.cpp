@@ -1,11 +1,17 @@
 // One writer per output directory (train/output_lock.hpp), with real
-// processes started at the same moment:
-//   - two `train --out D` with different seeds: exactly one exits 0, the other
-//     exits 1 with the lock message naming D and the winner's pid, and D holds
-//     the winner's run only (its seed, the same weights as the winner's seed
-//     trained alone, one metrics row per step);
-//   - two `train --resume D`: the same, and the run reaches its total once,
-//     with no metrics row twice;
+// processes:
+//   - while a writer holds D (stopped by SIGSTOP once it holds the lock, so
+//     the others surely overlap it), a second `train --out D`, `train --resume
+//     D` and `survey --out D` each exit 1 at once with the lock message naming
+//     D and the holder's pid, and change nothing in D; the holder then
+//     finishes its run (a new run, then a resumed one);
+//   - two `train --out D` with different seeds started together: exactly one
+//     exits 0, the other exits 1 (refused by the lock, or, when a loaded
+//     machine started it only after the winner had finished, by "already
+//     holds a run"), and D holds the winner's run only (its seed, the same
+//     tensors as that seed trained alone, one metrics row per step);
+//   - two `train --resume D` started together: the run reaches its total
+//     once, with no metrics row twice;
 //   - `train --out D` and `survey --out D`, one after the other and together:
 //     whichever locks D first runs and the other is refused at once, naming
 //     it, and writes nothing there;
@@ -18,6 +24,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,8 +64,9 @@ struct Scratch {
                                  "max_seq_len": 16})";
   }
 
-  std::vector<std::string> train(const std::string& out, uint64_t seed,
-                                 int64_t steps = kSteps) const {
+  // A new run of the tiny model; it evaluates and saves every `eval_every` steps.
+  std::vector<std::string> train(const std::string& out, uint64_t seed, int64_t steps = kSteps,
+                                 int64_t eval_every = 2) const {
     return {"train",
             "--config",
             config,
@@ -70,7 +79,7 @@ struct Scratch {
             "--steps",
             std::to_string(steps),
             "--eval-every",
-            "2",
+            std::to_string(eval_every),
             "--eval-batches",
             "1",
             "--batch-size",
@@ -112,35 +121,120 @@ std::vector<double> tensors_of(const Checkpoint& ck) {
   return all;
 }
 
-// Two processes started together; the winner is the one that exits 0.
-struct Race {
-  Process a, b;
-  int code_a = -1, code_b = -1;
+// Kills a started process (with its process group, for a survey) if the test
+// leaves the scope while it still runs: a failed check must not leave a long
+// run behind, or a stopped one. A child not yet waited for keeps its pid, so
+// the pid cannot be another process's.
+struct KillIfRunning {
+  const Process& p;
+  bool group = false;
+  ~KillIfRunning() {
+    int status = 0;
+    if (waitpid(p.pid, &status, WNOHANG) != 0) return;  // reaped now or before
+    kill(group ? -p.pid : p.pid, SIGKILL);
+    wait_for(p);
+  }
 };
 
-Race race(Scratch& s, const std::vector<std::string>& args_a,
-          const std::vector<std::string>& args_b) {
-  Race r{s.start(args_a), s.start(args_b)};
-  r.code_a = wait_for(r.a);
-  r.code_b = wait_for(r.b);
+// Waits until `dir` is locked by `holder` (its pid in the lock file).
+void wait_locked(const std::string& dir, const Process& holder) {
+  const std::string pid = std::to_string(holder.pid) + "\n";
+  for (int i = 0; i < 12000 && read_text_file(dir + "/.attnlab.lock") != pid; ++i) {
+    int code = 0;
+    if (exited_already(holder, &code)) FAIL("the holder exited: " << describe(holder, code));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE(read_text_file(dir + "/.attnlab.lock") == pid);
+}
+
+// Every file under dir (name → contents).
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    files[fs::relative(e.path(), dir).string()] = read_text_file(e.path().string());
+  return files;
+}
+
+// Two writers started together. Exactly one may do the work: the other either
+// ran while it held the lock and was refused (exit 1, one line naming the
+// winner's pid), or, on a loaded machine, started only after the winner had
+// finished and found the work done (`came_after` says how that looks).
+struct RaceResult {
+  int winner = -1;      // 0 or 1 (-1: both exited 0, the second with nothing left to do)
+  bool locked = false;  // the loser was refused by the lock
+};
+
+RaceResult race(Scratch& s, const std::vector<std::string>& args_a,
+                const std::vector<std::string>& args_b, const std::string& dir,
+                const std::function<bool(int code, const std::string& err)>& came_after) {
+  const Process p[2] = {s.start(args_a), s.start(args_b)};
+  const int code[2] = {wait_for(p[0]), wait_for(p[1])};
+  INFO("a: " << describe(p[0], code[0]) << "\nb: " << describe(p[1], code[1]));
+  RaceResult r;
+  if (code[0] == 0 && code[1] == 0) {
+    REQUIRE((came_after(0, read_text_file(p[0].err_path)) ||
+             came_after(0, read_text_file(p[1].err_path))));
+    return r;
+  }
+  REQUIRE(((code[0] == 0 && code[1] == 1) || (code[0] == 1 && code[1] == 0)));
+  r.winner = code[0] == 0 ? 0 : 1;
+  const Process &winner = p[r.winner], &loser = p[1 - r.winner];
+  const std::string err = read_text_file(loser.err_path);
+  r.locked = err == lock_refusal(winner.pid, dir);
+  CHECK((r.locked || came_after(1, err)));
+  CHECK(read_text_file(loser.out_path).empty());
+  CHECK(read_text_file(winner.err_path).empty());
   return r;
 }
 
-// Checks that exactly one of the two won and the other was refused, naming
-// `dir` and the winner; returns whether `a` won.
-bool check_one_refused(const Race& r, const std::string& dir) {
-  INFO("a: " << describe(r.a, r.code_a) << "\nb: " << describe(r.b, r.code_b));
-  REQUIRE(((r.code_a == 0 && r.code_b == 1) || (r.code_a == 1 && r.code_b == 0)));
-  const bool a_won = r.code_a == 0;
-  const Process& winner = a_won ? r.a : r.b;
-  const Process& loser = a_won ? r.b : r.a;
-  CHECK(read_text_file(loser.err_path) == lock_refusal(winner.pid, dir));
-  CHECK(read_text_file(loser.out_path).empty());
-  CHECK(read_text_file(winner.err_path).empty());
-  return a_won;
-}
-
 }  // namespace
+
+TEST_CASE("a second writer while the first holds D is refused and changes nothing") {
+  // The first is stopped (SIGSTOP) once it holds the lock, so that the others
+  // surely run while it does, and D cannot change under them.
+  Scratch s;
+  const std::string dir = s.tmp.file("run");
+  const std::vector<std::string> survey = {"survey", "--quick", "--data", s.corpus, "--threads",
+                                           "1",      "--quiet", "--out",  dir};
+  auto resume = [&](int64_t total) {
+    return std::vector<std::string>{
+        "train", "--resume", dir, "--steps", std::to_string(total), "--threads", "1", "--quiet"};
+  };
+  auto refused_while_held = [&](const Process& holder) {
+    const KillIfRunning guard{holder};
+    wait_locked(dir, holder);
+    REQUIRE(kill(holder.pid, SIGSTOP) == 0);
+    const auto before = snapshot(dir);
+    for (const auto& args : {s.train(dir, 2), resume(2000), survey}) {
+      CAPTURE(args[0]);
+      const Process second = s.start(args);
+      const int code = wait_for(second);
+      CHECK_MESSAGE(code == 1, describe(second, code));
+      CHECK(read_text_file(second.err_path) == lock_refusal(holder.pid, dir));
+      CHECK(read_text_file(second.out_path).empty());
+      CHECK(snapshot(dir) == before);
+    }
+    REQUIRE(kill(holder.pid, SIGCONT) == 0);
+    const int code = wait_for(holder);
+    CHECK_MESSAGE(code == 0, describe(holder, code));
+  };
+
+  // A new run holds it.
+  refused_while_held(s.start(s.train(dir, 1, 600, 0)));
+  CHECK(entries(dir) ==
+        std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
+  CHECK(TrainSettings::from_json(read_checkpoint(dir + "/last.safetensors").meta("train.settings"),
+                                 "last")
+            .seed == 1);
+  CHECK(metrics_steps(dir + "/metrics.csv") == one_to(600));
+
+  // A resumed run holds it.
+  refused_while_held(s.start(resume(1200)));
+  CHECK(entries(dir) ==
+        std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
+  CHECK(read_checkpoint(dir + "/last.safetensors").meta("train.step") == "1200");
+  CHECK(metrics_steps(dir + "/metrics.csv") == one_to(1200));
+}
 
 TEST_CASE("two train --out D started together: one trains, the other is refused") {
   Scratch s;
@@ -159,13 +253,19 @@ TEST_CASE("two train --out D started together: one trains, the other is refused"
   const std::vector<std::string> dirs = {s.tmp.file("run"), s.tmp.file("empty"),
                                          s.tmp.file("deep/er/run")};
   fs::create_directories(dirs[1]);
-  int a_wins = 0;
+  int first_won = 0, locked = 0;
   for (const std::string& dir : dirs) {
     CAPTURE(dir);
-    const Race r = race(s, s.train(dir, 1), s.train(dir, 2));
-    const bool a_won = check_one_refused(r, dir);
-    a_wins += a_won ? 1 : 0;
-    const uint64_t seed = a_won ? 1 : 2;
+    const RaceResult r =
+        race(s, s.train(dir, 1), s.train(dir, 2), dir, [&](int code, const std::string& err) {
+          return code == 1 && err == "attnlab: error: " + dir +
+                                         " already holds a run: continue it with --resume " + dir +
+                                         ", or choose another --out\n";
+        });
+    REQUIRE(r.winner >= 0);
+    first_won += r.winner == 0 ? 1 : 0;
+    locked += r.locked ? 1 : 0;
+    const uint64_t seed = r.winner == 0 ? 1 : 2;
     CHECK(entries(dir) ==
           std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
     const Checkpoint last = read_checkpoint(dir + "/last.safetensors");
@@ -176,7 +276,9 @@ TEST_CASE("two train --out D started together: one trains, the other is refused"
     CHECK(tensors_of(last) == alone[seed - 1]);
     CHECK(metrics_steps(dir + "/metrics.csv") == one_to(kSteps));
   }
-  MESSAGE("the first started won " << a_wins << " of " << dirs.size() << " races");
+  MESSAGE("the first started won " << first_won << " of " << dirs.size() << " races; " << locked
+                                   << " losers were refused by the lock, the rest started after "
+                                      "the winner had finished");
 }
 
 TEST_CASE("two train --resume D started together: one continues the run, the other is refused") {
@@ -185,32 +287,27 @@ TEST_CASE("two train --resume D started together: one continues the run, the oth
   const Process first = s.start(s.train(dir, 1, 2));
   REQUIRE(wait_for(first) == 0);
   int64_t total = 2;
+  int locked = 0;
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
     total += 3;
     const std::vector<std::string> resume = {
         "train", "--resume", dir, "--steps", std::to_string(total), "--threads", "1", "--quiet"};
-    const Race r = race(s, resume, resume);
-    check_one_refused(r, dir);
+    // One started after the other had finished resumes at the total: it has
+    // nothing to do and exits 0 having written nothing.
+    const RaceResult r =
+        race(s, resume, resume, dir, [](int code, const std::string& err) { return code == 0; });
+    locked += r.locked ? 1 : 0;
     CHECK(entries(dir) ==
           std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
     CHECK(read_checkpoint(dir + "/last.safetensors").meta("train.step") == std::to_string(total));
     CHECK(metrics_steps(dir + "/metrics.csv") == one_to(total));
   }
+  MESSAGE(locked << " of 2 races refused by the lock");
 }
 
 TEST_CASE("train and survey into the same directory: the second is refused, naming the first") {
   Scratch s;
-  // Waits until `dir` is locked by `holder` (its pid in the lock file).
-  auto wait_locked = [](const std::string& dir, const Process& holder) {
-    const std::string pid = std::to_string(holder.pid) + "\n";
-    for (int i = 0; i < 3000 && read_text_file(dir + "/.attnlab.lock") != pid; ++i) {
-      int code = 0;
-      if (exited_already(holder, &code)) FAIL("the holder exited: " << describe(holder, code));
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    REQUIRE(read_text_file(dir + "/.attnlab.lock") == pid);
-  };
   const std::vector<std::string> survey_args = {"survey",    "--quick", "--data",  s.corpus,
                                                 "--threads", "1",       "--quiet", "--out"};
   auto survey = [&](const std::string& dir) {
@@ -222,8 +319,9 @@ TEST_CASE("train and survey into the same directory: the second is refused, nami
   SUBCASE("a training run holds D: survey is refused; killed, it leaves no lock behind") {
     const std::string dir = s.tmp.file("run");
     const Process train = s.start(s.train(dir, 1, 1000000));
+    const KillIfRunning guard{train};
     wait_locked(dir, train);
-    for (int i = 0; i < 3000 && !fs::exists(dir + "/last.safetensors"); ++i)
+    for (int i = 0; i < 12000 && !fs::exists(dir + "/last.safetensors"); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const Process refused = s.start(survey(dir));
     CHECK(wait_for(refused) == 1);
@@ -246,6 +344,7 @@ TEST_CASE("train and survey into the same directory: the second is refused, nami
   SUBCASE("a survey holds D: train is refused and writes nothing") {
     const std::string dir = s.tmp.file("survey");
     const Process holder = s.start(survey(dir), /*own_group=*/true);
+    const KillIfRunning guard{holder, /*group=*/true};
     wait_locked(dir, holder);
     const Process refused = s.start(s.train(dir, 1));
     CHECK(wait_for(refused) == 1);
@@ -260,16 +359,18 @@ TEST_CASE("train and survey into the same directory: the second is refused, nami
     const std::string dir = s.tmp.file("both");
     const Process train = s.start(s.train(dir, 1, 1000000));
     const Process surveying = s.start(survey(dir), /*own_group=*/true);
+    const KillIfRunning guard_train{train}, guard_survey{surveying, /*group=*/true};
     // Neither finishes by itself soon: the first to exit is the one refused.
     int train_code = -1, survey_code = -1;
-    for (int i = 0; i < 3000; ++i) {
+    for (int i = 0; i < 12000; ++i) {
       if (exited_already(train, &train_code) || exited_already(surveying, &survey_code)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    const bool train_won = survey_code >= 0;
+    MESSAGE(std::string(train_won ? "train" : "survey") << " locked the directory first");
     INFO("train: " << describe(train, train_code)
                    << "\nsurvey: " << describe(surveying, survey_code));
     REQUIRE((train_code >= 0) != (survey_code >= 0));
-    const bool train_won = survey_code >= 0;
     const Process& winner = train_won ? train : surveying;
     const Process& loser = train_won ? surveying : train;
     CHECK((train_won ? survey_code : train_code) == 1);
@@ -278,7 +379,6 @@ TEST_CASE("train and survey into the same directory: the second is refused, nami
     CHECK(!exited_already(winner, &code));
     kill(train_won ? train.pid : -surveying.pid, SIGKILL);
     CHECK(wait_for(winner) == 128 + SIGKILL);
-    MESSAGE(std::string(train_won ? "train" : "survey") << " locked the directory first");
   }
 }
 
