@@ -30,7 +30,8 @@
 // sample); tensors breaking the spec's checkpoint rules (missing, unknown,
 // wrong shape, wrong dtype, an optimizer tensor of no parameter, lm_head in a
 // tied model); and an output directory another attnlab process is writing to
-// (this test holds its lock, train/output_lock.hpp: train, --resume, survey).
+// (this test holds its lock, train/output_lock.hpp: train, --resume, survey,
+// tokenize).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -190,7 +191,9 @@ std::string header_checkpoint(const BadConfig& c) {
 // The scratch directory every row runs in, made once.
 struct Fixture {
   TempDir dir{"attnlab-cli-errors"};
-  std::optional<OutputLock> busy_lock;  // on busyrun, a run another writer holds
+  // Locks this test holds, as another writer would: busyrun (a run) and the
+  // DATA_DIR busydata (its lock file beside it).
+  std::optional<OutputLock> busy_lock, busy_data_lock;
   fs::path path() const { return dir.path(); }
 
   Fixture() {
@@ -238,6 +241,7 @@ struct Fixture {
     // A copy of it that another writer (this test) holds the lock of.
     fs::copy(d / "run", d / "busyrun");
     busy_lock.emplace(OutputLock::directory((d / "busyrun").string()));
+    busy_data_lock.emplace(OutputLock::file((d / "busydata").string()));
 
     // Prepared datasets (attnlab tokenize), one of another vocabulary, and
     // broken copies: a shard truncated, a shard with a byte changed, a shard
@@ -414,9 +418,10 @@ std::vector<Row> rows() {
   const std::vector<std::string> train_new = {"train",     "--out",  "newrun",    "--config",
                                               "tiny.json", "--data", "corpus.txt"};
   const std::vector<std::string> inspect = cat({"inspect"}, ck);
-  // busyrun is locked by this test, as by another writer (Fixture).
-  const std::string busy =
-      "another attnlab process (pid " + std::to_string(getpid()) + ") is writing to busyrun";
+  // busyrun and busydata are locked by this test, as by another writer (Fixture).
+  const std::string busy_by =
+      "another attnlab process (pid " + std::to_string(getpid()) + ") is writing to ";
+  const std::string busy = busy_by + "busyrun";
   std::vector<Row> r = {
       // --- the program
       {{}, 2, "A subcommand is required"},
@@ -554,6 +559,7 @@ std::vector<Row> rows() {
        2,
        "--val-fraction"},
       {{"tokenize", "--data", "empty.txt", "--out", "D"}, 1, "empty.txt is empty"},
+      {{"tokenize", "--data", "corpus.txt", "--out", "busydata"}, 1, busy_by + "busydata"},
       {{"tokenize", "--data", "bad_utf8.txt", "--out", "D", "--quiet"},
        1,
        "bad_utf8.txt is not UTF-8 text: invalid UTF-8 at byte offset 13"},

@@ -15,6 +15,8 @@
 //   - `train --out D` and `survey --out D`, one after the other and together:
 //     whichever locks D first runs and the other is refused at once, naming
 //     it, and writes nothing there;
+//   - two `tokenize --out D` started together: one prepares D, the other is
+//     refused; one refused while another process holds D's lock;
 //   - a writer killed with SIGKILL leaves no lock: the next one runs at once.
 #include <doctest/doctest.h>
 #include <signal.h>
@@ -303,6 +305,42 @@ TEST_CASE("two train --resume D started together: one continues the run, the oth
     CHECK(read_checkpoint(dir + "/last.safetensors").meta("train.step") == std::to_string(total));
     CHECK(metrics_steps(dir + "/metrics.csv") == one_to(total));
   }
+  MESSAGE(locked << " of 2 races refused by the lock");
+}
+
+TEST_CASE("tokenize: one writer per DATA_DIR (its lock file beside it)") {
+  Scratch s;
+  auto tokenize = [&](const std::string& out) {
+    return std::vector<std::string>{"tokenize", "--data",    s.corpus, "--out",
+                                    out,        "--threads", "1",      "--quiet"};
+  };
+  // Held by another writer (this test): refused at once, nothing created.
+  const std::string held = s.tmp.file("held");
+  {
+    const OutputLock lock = OutputLock::file(held);
+    const Process p = s.start(tokenize(held));
+    const int code = wait_for(p);
+    CHECK_MESSAGE(code == 1, describe(p, code));
+    CHECK(read_text_file(p.err_path) == lock_refusal(getpid(), held));
+  }
+  CHECK(!fs::exists(held));
+
+  // Two started together: one prepares DATA_DIR, the other is refused.
+  int locked = 0;
+  for (const char* name : {"data1", "data2"}) {
+    const std::string dir = s.tmp.file(name);
+    const RaceResult r =
+        race(s, tokenize(dir), tokenize(dir), dir, [&](int code, const std::string& err) {
+          return code == 1 && err.find(dir + " already exists") != std::string::npos;
+        });
+    REQUIRE(r.winner >= 0);
+    locked += r.locked ? 1 : 0;
+    CHECK(fs::exists(dir + "/dataset.json"));
+  }
+  // Nothing else beside them: no lock file, no half-built DATA_DIR.
+  for (const std::string& name : entries(s.tmp.path()))
+    CHECK((name.rfind("log", 0) == 0 || name == "corpus.txt" || name == "tiny.json" ||
+           name == "data1" || name == "data2"));
   MESSAGE(locked << " of 2 races refused by the lock");
 }
 
