@@ -11,6 +11,7 @@
 
 #include "attnlab/tensor/error.hpp"
 #include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/communicator.hpp"
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "attnlab: error: %s\n", message.c_str());
     std::fprintf(stderr, "Run with --help for usage.\n");
     return 2;
+  } catch (const attnlab::ErrorOnEveryRank& e) {  // of train: reported by rank 0, if any
+    if (e.report()) std::fprintf(stderr, "attnlab: error: %s\n", e.what());
+    return 1;
   } catch (const attnlab::Error& e) {
     std::fprintf(stderr, "attnlab: error: %s\n", e.what());
     return 1;

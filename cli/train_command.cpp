@@ -12,6 +12,9 @@
 #include "attnlab/models/memory_estimate.hpp"
 #include "attnlab/models/safetensors.hpp"
 #include "attnlab/tensor/error.hpp"
+#include "attnlab/train/communicator.hpp"
+#include "attnlab/train/data_parallel.hpp"
+#include "attnlab/train/dataset.hpp"
 #include "attnlab/train/output_lock.hpp"
 #include "attnlab/train/progress.hpp"
 #include "attnlab/train/training_run.hpp"
@@ -111,9 +114,21 @@ void remove_stale_temporaries(const std::string& run_dir) {
   }
 }
 
-void run_train(CLI::App& cmd, TrainOptions& o) {
+// The fingerprint of the running program's file, which every rank of a
+// data-parallel run must share (0 when it cannot be read: then only the
+// settings and data are compared).
+uint64_t program_fingerprint() {
+  try {
+    return fingerprint(read_text_file("/proc/self/exe"));
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
+void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
   RunOutput output{.interactive = ProgressDisplay::stdout_is_terminal(), .quiet = o.quiet};
   RunSummary summary;
+  check_ranks_agree(ranks, {{"attnlab program", program_fingerprint()}});
   if (!o.resume.empty()) {
     // A resumed run keeps its own settings; only --steps (the new total) may change.
     for (const char* flag : {"--preset",      "--config",       "--attention",
@@ -130,12 +145,14 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
     std::optional<int64_t> steps;
     if (cmd.count("--steps")) steps = o.settings.steps;
     // One writer per run directory (train/output_lock.hpp), from before the
-    // first read of the state it continues; a missing one is resume_run's to refuse.
+    // first read of the state it continues; a missing one is resume_run's to
+    // refuse. Under mpirun, rank 0 is the writer.
     std::optional<OutputLock> lock;
-    if (std::filesystem::is_directory(o.resume)) lock.emplace(OutputLock::directory(o.resume));
-    remove_stale_temporaries(o.resume);
+    if (ranks.is_root() && std::filesystem::is_directory(o.resume))
+      lock.emplace(OutputLock::directory(o.resume));
+    if (ranks.is_root()) remove_stale_temporaries(o.resume);
     check_resume_memory(o.resume);
-    summary = resume_run(o.resume, steps, output);
+    summary = resume_run(o.resume, steps, output, &ranks);
   } else {
     ATTN_CHECK(!o.out.empty(), "train needs --out RUN_DIR (or --resume RUN_DIR)");
     ModelOptions model = o.model;
@@ -148,14 +165,48 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
     check_training_memory(run.config, run.settings);
     // Taken before start_run checks that the directory holds no run yet, so
     // that check and the run's first file are one step for other writers.
-    const OutputLock lock = OutputLock::directory(o.out);
-    remove_stale_temporaries(o.out);
-    summary = start_run(run, output);
+    // Under mpirun, rank 0 is the writer.
+    std::optional<OutputLock> lock;
+    if (ranks.is_root()) {
+      lock.emplace(OutputLock::directory(o.out));
+      remove_stale_temporaries(o.out);
+    }
+    summary = start_run(run, output, &ranks);
   }
-  if (!o.quiet)
-    fmt::print("done: {} steps in {}, val loss {:.4f} ({:.4f} bits/byte), best {:.4f}\n",
-               summary.steps, ProgressDisplay::format_duration(summary.elapsed_s), summary.val_loss,
-               summary.val_bits_per_byte, summary.best_val_loss);
+  if (o.quiet || !ranks.is_root()) return;
+  fmt::print("done: {} steps in {}, val loss {:.4f} ({:.4f} bits/byte), best {:.4f}\n",
+             summary.steps, ProgressDisplay::format_duration(summary.elapsed_s), summary.val_loss,
+             summary.val_bits_per_byte, summary.best_val_loss);
+  if (summary.ranks > 1 && summary.step_seconds > 0)
+    fmt::print(
+        "data-parallel on {} processes: rank 0 spent {:.1f}% of its step time in "
+        "collectives ({:.1f} ms per step)\n",
+        summary.ranks, 100 * summary.communication_seconds / summary.step_seconds,
+        1e3 * summary.communication_seconds / std::max<double>(1, summary.steps));
+}
+
+// Under mpirun, one of several ranks (train/communicator.hpp): an error that
+// only this rank met ends every rank at once, with this rank's message, so
+// that none waits for it forever. An error that every rank met together
+// (ErrorOnEveryRank) is reported by rank 0 alone, here (main() prints the others).
+void run_train(CLI::App& cmd, TrainOptions& o) {
+  const std::unique_ptr<Communicator> ranks = connect_ranks();
+  try {
+    train(cmd, o, *ranks);
+  } catch (const ErrorOnEveryRank& e) {
+    // Said before MPI is finalized: the quiet ranks end once rank 0 got there.
+    if (e.report()) {
+      std::fprintf(stderr, "attnlab: error: %s\n", e.what());
+      std::fflush(stderr);
+    }
+    throw ErrorOnEveryRank(e.what(), false);
+  } catch (const std::exception& e) {
+    if (ranks->size() == 1) throw;
+    std::fprintf(stderr, "attnlab: error: rank %d of %d: %s\n", ranks->rank(), ranks->size(),
+                 e.what());
+    std::fflush(stderr);
+    ranks->abort(1);
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev  # configs and safetensors headers
   libfmt-dev        # formatting of messages and tables
   libsentencepiece-dev  # BPE and unigram tokenizers (attnlab tokenize)
+  libopenmpi-dev openmpi-bin  # data-parallel training under mpirun (optional to build)
 )
 # Extra groups, asked for by name: `install-deps.sh bench` adds PyTorch for
 # bench/compare_pytorch.py; the library itself never needs it.

@@ -6,25 +6,36 @@
 
 namespace attnlab {
 
-double global_grad_norm(const std::vector<std::pair<std::string, Variable>>& params) {
+std::vector<double> gradient_sums_of_squares(const NamedParameterList& params) {
+  std::vector<double> pieces;
+  for (const auto& [name, p] : params)
+    pieces.push_back(p.grad().defined() ? sum_of_squares(p.grad()) : 0.0);
+  return pieces;
+}
+
+double global_norm_of(std::span<const double> pieces) {
   double sum_sq = 0;
-  for (const auto& [name, p] : params) {
-    if (!p.grad().defined()) continue;
-    sum_sq += sum_of_squares(p.grad());
-  }
+  for (double s : pieces) sum_sq += s;
   return std::sqrt(sum_sq);
 }
 
-double clip_grad_norm(std::vector<std::pair<std::string, Variable>>& params, double max_norm) {
+double global_grad_norm(const NamedParameterList& params) {
+  return global_norm_of(gradient_sums_of_squares(params));
+}
+
+void clip_to_norm(NamedParameterList& params, double norm, double max_norm) {
+  if (!(max_norm > 0 && norm > max_norm && std::isfinite(norm))) return;
+  const double scale = max_norm / (norm + 1e-6);  // as torch.nn.utils.clip_grad_norm_
+  for (auto& [name, p] : params)
+    if (p.grad().defined()) {
+      Tensor g = p.grad();
+      scale_(g, scale);
+    }
+}
+
+double clip_grad_norm(NamedParameterList& params, double max_norm) {
   const double norm = global_grad_norm(params);
-  if (max_norm > 0 && norm > max_norm && std::isfinite(norm)) {
-    const double scale = max_norm / (norm + 1e-6);  // as torch.nn.utils.clip_grad_norm_
-    for (auto& [name, p] : params)
-      if (p.grad().defined()) {
-        Tensor g = p.grad();
-        scale_(g, scale);
-      }
-  }
+  clip_to_norm(params, norm, max_norm);
   return norm;
 }
 

@@ -9,6 +9,7 @@
 
 #include "attnlab/models/checkpoint.hpp"
 #include "attnlab/tensor/threads.hpp"
+#include "attnlab/train/data_parallel.hpp"
 #include "attnlab/train/metrics.hpp"
 #include "attnlab/train/prepared_dataset.hpp"
 #include "attnlab/train/progress.hpp"
@@ -69,6 +70,11 @@ double parse_double(const std::string& text, const char* key, const std::string&
 
 // Everything a run needs in memory; shared by start_run and resume_run.
 struct Run {
+  explicit Run(Communicator* given)
+      : alone(given ? nullptr : std::make_unique<SingleProcess>()),
+        ranks(given ? *given : *alone) {}
+  std::unique_ptr<SingleProcess> alone;  // the ranks when none are given
+  Communicator& ranks;
   std::string dir;
   TrainSettings settings;
   std::unique_ptr<TrainingData> data;
@@ -81,24 +87,23 @@ struct Run {
   std::string best_path() const { return (fs::path(dir) / "best.safetensors").string(); }
   std::string metrics_path() const { return (fs::path(dir) / "metrics.csv").string(); }
 
-  std::map<std::string, std::string> metadata(double elapsed) const {
-    return {{"tokenizer", data->tokenizer().to_json()},
-            {kSettingsKey, settings.to_json()},
-            {kStepKey, std::to_string(trainer->steps_done())},
-            {kSamplerKey, state_to_string(trainer->state().sampler)},
-            {kDropoutKey, state_to_string(trainer->state().dropout)},
-            {kBestKey, fmt::format("{:.17g}", best_val)},
-            {kValKey, fmt::format("{:.17g}", last_val)},
-            {kElapsedKey, fmt::format("{:.6f}", elapsed)}};
+  std::map<std::string, std::string> metadata(double elapsed, const TrainerState& st) const {
+    return {
+        {"tokenizer", data->tokenizer().to_json()},  {kSettingsKey, settings.to_json()},
+        {kStepKey, std::to_string(st.step)},         {kSamplerKey, state_to_string(st.sampler)},
+        {kDropoutKey, state_to_string(st.dropout)},  {kBestKey, fmt::format("{:.17g}", best_val)},
+        {kValKey, fmt::format("{:.17g}", last_val)}, {kElapsedKey, fmt::format("{:.6f}", elapsed)}};
   }
 
   // Saves best when the validation loss improved, metrics.csv, and last (with
-  // the optimizer state) — each file atomically, last last.
+  // the optimizer state) — each file atomically, last last. Every rank calls
+  // it (the optimizer state is gathered from all); rank 0 writes.
   void save(double elapsed, bool improved) {
-    const auto meta = metadata(elapsed);
-    std::vector<std::pair<std::string, Tensor>> optim;
     const TrainerState st = trainer->state();
-    const auto& params = trainer->optimizer().parameters();
+    if (!ranks.is_root()) return;
+    const auto meta = metadata(elapsed, st);
+    std::vector<std::pair<std::string, Tensor>> optim;
+    const auto params = model->named_parameters();
     for (size_t i = 0; i < params.size(); ++i)
       optim.emplace_back("optim.m." + params[i].first, st.adam_m[i]);
     for (size_t i = 0; i < params.size(); ++i)
@@ -117,13 +122,14 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
   // --threads 0: every core or one, whichever is faster now (threads.hpp).
   ThreadCountTuner threads(static_cast<int>(run.settings.threads));
   Trainer& trainer = *run.trainer;
-  const bool print = !output.quiet;
+  const bool print = !output.quiet && run.ranks.is_root();
   ProgressDisplay progress(total_steps, output.interactive, std::max<int64_t>(1, total_steps / 20));
   const auto start = Clock::now();
   auto seconds_since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
-  double step_seconds = 0;  // training time of this session, evaluations excluded
+  double step_seconds = 0;           // training time of this session, evaluations excluded
+  double communication_seconds = 0;  // of it, in collectives (data_parallel.hpp)
   int64_t steps_this_session = 0;
 
   auto evaluate_and_save = [&](MetricsRow* row) {
@@ -147,16 +153,19 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
     StepResult r;
     try {
       r = trainer.step();
-    } catch (const Error& e) {
+    } catch (const ErrorOnEveryRank& e) {
       if (print) progress.finish();
       const bool saved = fs::exists(run.last_path());
-      throw Error(fmt::format("{}; {}", e.what(),
-                              saved ? fmt::format("the last good checkpoint is {}", run.last_path())
-                                    : std::string("no checkpoint was written yet")));
+      throw ErrorOnEveryRank(
+          fmt::format("{}; {}", e.what(),
+                      saved ? fmt::format("the last good checkpoint is {}", run.last_path())
+                            : std::string("no checkpoint was written yet")),
+          e.report());
     }
     const double dt = seconds_since(t);
     threads.after(dt);
     step_seconds += dt;
+    communication_seconds += r.seconds_communicating;
     ++steps_this_session;
     MetricsRow row;
     row.step = r.step;
@@ -176,9 +185,38 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
     if (eval_now) evaluate_and_save(&run.metrics.last());
   }
   if (print) progress.finish();
-  return {trainer.steps_done(), run.last_val, run.best_val,
-          bits_per_byte(run.last_val, run.data->bytes_per_token(Split::kVal)),
-          run.elapsed_base + seconds_since(start)};
+  return {.steps = trainer.steps_done(),
+          .val_loss = run.last_val,
+          .best_val_loss = run.best_val,
+          .val_bits_per_byte = bits_per_byte(run.last_val, run.data->bytes_per_token(Split::kVal)),
+          .elapsed_s = run.elapsed_base + seconds_since(start),
+          .ranks = run.ranks.size(),
+          .session_steps = steps_this_session,
+          .step_seconds = step_seconds,
+          .communication_seconds = communication_seconds};
+}
+
+// Refuses ranks that would not train the same run: other settings (but the
+// corpus's path, which may differ from machine to machine, and the thread
+// count, which changes no bit), another model or other data.
+void check_same_run(Run& run, const ModelConfig& config, const std::string& checkpoint_state) {
+  TrainSettings s = run.settings;
+  s.data_path.clear();
+  s.threads = 0;
+  uint64_t data = fingerprint(run.data->tokenizer().to_json());
+  std::vector<int32_t> chunk;
+  for (Split split : {Split::kTrain, Split::kVal}) {
+    const TokenSequence& tokens = run.data->split(split);
+    for (int64_t at = 0; at < tokens.size(); at += 1 << 20) {
+      chunk.resize(static_cast<size_t>(std::min<int64_t>(1 << 20, tokens.size() - at)));
+      tokens.read(at, static_cast<int64_t>(chunk.size()), chunk.data());
+      data = fingerprint({reinterpret_cast<const char*>(chunk.data()), chunk.size() * 4}, data);
+    }
+  }
+  check_ranks_agree(run.ranks, {{"training settings", fingerprint(s.to_json())},
+                                {"model", fingerprint(config_to_json(config))},
+                                {"training data", data},
+                                {"checkpoint to resume", fingerprint(checkpoint_state)}});
 }
 
 }  // namespace
@@ -194,7 +232,7 @@ int64_t corpus_vocab_size(const std::string& data_path) {
   return CharTokenizer::from_corpus(read_text_file(data_path)).vocab_size();
 }
 
-RunSummary start_run(const NewRun& spec, const RunOutput& output) {
+RunSummary start_run(const NewRun& spec, const RunOutput& output, Communicator* ranks) {
   spec.settings.validate();
   ATTN_CHECK(!spec.out_dir.empty(), "no run directory: give --out RUN_DIR");
   const fs::path dir(spec.out_dir);
@@ -203,7 +241,7 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output) {
              spec.out_dir, spec.out_dir);
   ATTN_CHECK(!fs::exists(dir) || fs::is_directory(dir), "--out {} is a file, not a directory",
              spec.out_dir);
-  Run run;
+  Run run(ranks);
   run.dir = spec.out_dir;
   run.settings = spec.settings;
   const int64_t seq_len = spec.settings.seq_len ? spec.settings.seq_len : spec.config.max_seq_len;
@@ -217,11 +255,14 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output) {
   if (run.settings.decay_steps == 0) run.settings.decay_steps = run.settings.steps;
   run.model = std::make_unique<LanguageModel>(spec.config, DType::F32, run.settings.seed,
                                               run.settings.dropout);
-  run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  ATTN_CHECK(!ec, "cannot create the run directory {}: {}", spec.out_dir, ec.message());
-  if (!output.quiet)
+  check_same_run(run, spec.config, "");
+  run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings, &run.ranks);
+  if (run.ranks.is_root()) {  // only rank 0 writes
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    ATTN_CHECK(!ec, "cannot create the run directory {}: {}", spec.out_dir, ec.message());
+  }
+  if (!output.quiet && run.ranks.is_root())
     fmt::print("training {} ({} parameters) on {} ({} tokens, V={}) for {} steps into {}\n",
                attention_name(spec.config.attention), spec.config.parameter_count(),
                spec.settings.data_path, run.data->size(Split::kTrain) + run.data->size(Split::kVal),
@@ -230,8 +271,8 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output) {
 }
 
 RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_steps,
-                      const RunOutput& output) {
-  Run run;
+                      const RunOutput& output, Communicator* ranks) {
+  Run run(ranks);
   run.dir = out_dir;
   ATTN_CHECK(fs::is_directory(out_dir), "--resume {}: no such run directory", out_dir);
   ATTN_CHECK(fs::exists(run.last_path()), "--resume {}: no last.safetensors in it to resume from",
@@ -252,7 +293,9 @@ RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_s
   run.model = std::make_unique<LanguageModel>(ck.config, DType::F32, run.settings.seed,
                                               run.settings.dropout);
   run.model->load_parameters(ck.parameters, what);
-  run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings);
+  check_same_run(run, ck.config,
+                 ck.meta(kStepKey) + ";" + ck.meta(kSamplerKey) + ";" + ck.meta(kElapsedKey));
+  run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings, &run.ranks);
 
   TrainerState st;
   try {
@@ -273,11 +316,12 @@ RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_s
   run.best_val = parse_double(ck.meta(kBestKey), kBestKey, what);
   run.last_val = parse_double(ck.meta(kValKey), kValKey, what);
   run.elapsed_base = parse_double(ck.meta(kElapsedKey), kElapsedKey, what);
-  if (fs::exists(run.metrics_path())) run.metrics = MetricsLog::read(run.metrics_path(), st.step);
+  if (run.ranks.is_root() && fs::exists(run.metrics_path()))
+    run.metrics = MetricsLog::read(run.metrics_path(), st.step);
   ATTN_CHECK(run.settings.steps >= st.step,
              "--steps {} is below the run's step {}: --steps is the run's total",
              run.settings.steps, st.step);
-  if (!output.quiet)
+  if (!output.quiet && run.ranks.is_root())
     fmt::print("resuming {} at step {} of {}\n", out_dir, st.step, run.settings.steps);
   return train_loop(run, run.settings.steps, output);
 }

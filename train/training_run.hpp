@@ -27,6 +27,7 @@
 #include <string>
 
 #include "attnlab/models/config.hpp"
+#include "attnlab/train/communicator.hpp"
 #include "attnlab/train/train_settings.hpp"
 
 namespace attnlab {
@@ -41,8 +42,11 @@ struct RunSummary {
   int64_t steps = 0;
   double val_loss = 0;  // at the last evaluation
   double best_val_loss = 0;
-  double val_bits_per_byte = 0;  // of val_loss
-  double elapsed_s = 0;          // training time over the whole run, resumed parts included
+  double val_bits_per_byte = 0;      // of val_loss
+  double elapsed_s = 0;              // training time over the whole run, resumed parts included
+  int ranks = 1;                     // the processes that trained it (this session)
+  double step_seconds = 0;           // this session's steps, evaluations excluded
+  double communication_seconds = 0;  // of which this rank spent in collectives
 };
 
 struct RunOutput {
@@ -51,10 +55,19 @@ struct RunOutput {
 };
 
 // Trains a new model. Refuses an out_dir that already holds a run.
-RunSummary start_run(const NewRun& run, const RunOutput& output = {});
-// Continues the run in out_dir up to total_steps (default: its own --steps).
+// ranks: the processes that train it together (data-parallel, see
+// data_parallel.hpp), each calling this with the same arguments; rank 0
+// prints and writes the run directory. nullptr: this process alone.
+// The ranks must agree on the settings, the model and the data (each reads
+// data_path itself, so it may be another path to the same file on another
+// machine): ranks that differ are refused (ErrorOnEveryRank).
+RunSummary start_run(const NewRun& run, const RunOutput& output = {},
+                     Communicator* ranks = nullptr);
+// Continues the run in out_dir up to total_steps (default: its own --steps),
+// on any number of ranks (the checkpoint holds the whole optimizer state);
+// every rank reads out_dir's last.safetensors.
 RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_steps,
-                      const RunOutput& output = {});
+                      const RunOutput& output = {}, Communicator* ranks = nullptr);
 
 // The vocabulary a new run of this corpus needs (for presets: V from the corpus).
 int64_t corpus_vocab_size(const std::string& data_path);
