@@ -182,7 +182,7 @@ void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
         "data-parallel on {} processes: rank 0 spent {:.1f}% of its step time in "
         "collectives ({:.1f} ms per step)\n",
         summary.ranks, 100 * summary.communication_seconds / summary.step_seconds,
-        1e3 * summary.communication_seconds / std::max<double>(1, summary.steps));
+        1e3 * summary.communication_seconds / std::max<double>(1, summary.session_steps));
 }
 
 // Under mpirun, one of several ranks (train/communicator.hpp): an error that
@@ -202,8 +202,11 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
     throw ErrorOnEveryRank(e.what(), false);
   } catch (const std::exception& e) {
     if (ranks->size() == 1) throw;
-    std::fprintf(stderr, "attnlab: error: rank %d of %d: %s\n", ranks->rank(), ranks->size(),
-                 e.what());
+    if (ranks->is_root())
+      std::fprintf(stderr, "attnlab: error: %s\n", e.what());
+    else
+      std::fprintf(stderr, "attnlab: error: rank %d of %d: %s\n", ranks->rank(), ranks->size(),
+                   e.what());
     std::fflush(stderr);
     ranks->abort(1);
   }

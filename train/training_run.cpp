@@ -236,12 +236,14 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output, Communicator* 
   spec.settings.validate();
   ATTN_CHECK(!spec.out_dir.empty(), "no run directory: give --out RUN_DIR");
   const fs::path dir(spec.out_dir);
-  ATTN_CHECK(!fs::exists(dir / "last.safetensors"),
-             "{} already holds a run: continue it with --resume {}, or choose another --out",
-             spec.out_dir, spec.out_dir);
-  ATTN_CHECK(!fs::exists(dir) || fs::is_directory(dir), "--out {} is a file, not a directory",
-             spec.out_dir);
   Run run(ranks);
+  if (run.ranks.is_root()) {  // the writer (the others may not even see the directory)
+    ATTN_CHECK(!fs::exists(dir / "last.safetensors"),
+               "{} already holds a run: continue it with --resume {}, or choose another --out",
+               spec.out_dir, spec.out_dir);
+    ATTN_CHECK(!fs::exists(dir) || fs::is_directory(dir), "--out {} is a file, not a directory",
+               spec.out_dir);
+  }
   run.dir = spec.out_dir;
   run.settings = spec.settings;
   const int64_t seq_len = spec.settings.seq_len ? spec.settings.seq_len : spec.config.max_seq_len;

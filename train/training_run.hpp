@@ -45,6 +45,7 @@ struct RunSummary {
   double val_bits_per_byte = 0;      // of val_loss
   double elapsed_s = 0;              // training time over the whole run, resumed parts included
   int ranks = 1;                     // the processes that trained it (this session)
+  int64_t session_steps = 0;         // the steps of this session
   double step_seconds = 0;           // this session's steps, evaluations excluded
   double communication_seconds = 0;  // of which this rank spent in collectives
 };

@@ -22,6 +22,7 @@
 
 #include "attnlab/models/checkpoint.hpp"
 #include "attnlab/train/metrics.hpp"
+#include "attnlab/train/output_lock.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
 namespace attnlab {
@@ -297,8 +298,10 @@ TEST_CASE("data-parallel: a killed rank ends the job at once, and --resume goes 
   CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) != 0), text);
   CHECK_MESSAGE(text.find("rank 1") != std::string::npos, text);
   CHECK_MESSAGE(text.find("signal 9") != std::string::npos, text);
-  // Nothing but complete files and temporaries of the killed writers.
+  // Nothing but complete files, temporaries of the killed writer, and its
+  // lock file (train/output_lock.hpp: its flock died with it).
   for (const auto& entry : fs::directory_iterator(out)) {
+    if (OutputLock::is_lock_file(entry.path())) continue;
     const std::string name = entry.path().filename();
     CHECK_MESSAGE((name == "last.safetensors" || name == "best.safetensors" ||
                    name == "metrics.csv" || name.find(".tmp.") != std::string::npos),
