@@ -128,7 +128,7 @@ uint64_t program_fingerprint() {
 void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
   RunOutput output{.interactive = ProgressDisplay::stdout_is_terminal(), .quiet = o.quiet};
   RunSummary summary;
-  check_ranks_agree(ranks, {{"attnlab program", program_fingerprint()}});
+  if (ranks.size() > 1) check_ranks_agree(ranks, {{"attnlab program", program_fingerprint()}});
   if (!o.resume.empty()) {
     // A resumed run keeps its own settings; only --steps (the new total) may change.
     for (const char* flag : {"--preset",      "--config",       "--attention",

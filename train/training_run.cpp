@@ -200,6 +200,7 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
 // corpus's path, which may differ from machine to machine, and the thread
 // count, which changes no bit), another model or other data.
 void check_same_run(Run& run, const ModelConfig& config, const std::string& checkpoint_state) {
+  if (run.ranks.size() == 1) return;
   TrainSettings s = run.settings;
   s.data_path.clear();
   s.threads = 0;
