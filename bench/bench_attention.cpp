@@ -16,6 +16,7 @@
 
 #include "attnlab/tensor/attention.hpp"
 #include "attnlab/tensor/threads.hpp"
+#include "cli/openmp_wait.hpp"
 
 using namespace attnlab;
 
@@ -73,7 +74,7 @@ void run(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t dh, int repeats) 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bound_openmp_spinning(argv);  // wait for work as attnlab does: tensor/threads.hpp
+  cli::bound_openmp_spinning(argv);  // wait for work as attnlab does: cli/openmp_wait.hpp
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 20;
   if (argc > 2 || repeats < 1) {
     std::fprintf(stderr, "usage: bench_attention [repeats ≥ 1, default 20]\n");

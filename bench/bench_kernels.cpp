@@ -21,6 +21,7 @@
 #if __has_include("attnlab/tensor/rms_norm.hpp")
 #include "attnlab/tensor/rms_norm.hpp"
 #include "attnlab/tensor/threads.hpp"
+#include "cli/openmp_wait.hpp"
 #define ATTNLAB_BENCH_RMS_NORM 1
 #endif
 
@@ -196,7 +197,7 @@ std::vector<Row> bench_row_kernels() {
 }  // namespace
 
 int main(int, char** argv) {
-  bound_openmp_spinning(argv);  // wait for work as attnlab does: tensor/threads.hpp
+  cli::bound_openmp_spinning(argv);  // wait for work as attnlab does: cli/openmp_wait.hpp
   const int threads = omp_get_max_threads();
   fmt::print("SIMD target {} ({} f32 lanes), {} OpenMP threads, OpenBLAS {} threads\n\n",
              kernels::simd_target_name(), kernels::simd_lanes(DType::F32), threads,

@@ -53,6 +53,7 @@
 #include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/adamw.hpp"
 #include "attnlab/train/grad_clip.hpp"
+#include "cli/openmp_wait.hpp"
 #if __has_include("attnlab/models/decoder.hpp")
 #include "attnlab/models/decoder.hpp"
 #include "attnlab/models/decoder_checkpoint.hpp"
@@ -184,7 +185,7 @@ TokenBatch read_tokens(const std::string& path) {
 
 int main(int argc, char** argv) {
   using namespace attnlab;
-  bound_openmp_spinning(argv);
+  cli::bound_openmp_spinning(argv);
   std::string checkpoint, batch_path;
   int64_t steps = 30, warmup = 5, threads = 0, decode = 64, pool_limit_mb = 0;
   bool fma = false;

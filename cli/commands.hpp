@@ -19,4 +19,9 @@ void add_convert_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 
+// The default of --data: the bundled tiny-shakespeare, found next to the
+// program (train/bundled_data.hpp). Throws Error, naming the places looked at
+// and saying to pass --data, when it is not there.
+std::string default_corpus();
+
 }  // namespace attnlab::cli

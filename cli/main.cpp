@@ -10,15 +10,17 @@
 #include <string>
 
 #include "attnlab/tensor/error.hpp"
-#include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/communicator.hpp"
+#include "attnlab/version.hpp"
 #include "cli/commands.hpp"
+#include "cli/openmp_wait.hpp"
 
 int main(int argc, char** argv) {
-  attnlab::bound_openmp_spinning(argv);  // see tensor/threads.hpp: how idle threads wait
+  attnlab::cli::bound_openmp_spinning(argv);  // how idle threads wait: cli/openmp_wait.hpp
   CLI::App app{"attnlab: train, inspect, convert and sample tiny transformers on a CPU", "attnlab"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "attnlab 0.1.0");
+  app.set_version_flag("--version", fmt::format("attnlab {} (commit {})", attnlab::version(),
+                                                attnlab::git_commit()));
   attnlab::cli::add_tokenize_command(app);
   attnlab::cli::add_train_command(app);
   attnlab::cli::add_eval_command(app);

@@ -17,8 +17,8 @@ namespace attnlab::cli {
 
 void add_survey_command(CLI::App& app, const std::string& command_line) {
   auto o = std::make_shared<SurveyOptions>();
-  o->data_path = ATTNLAB_DEFAULT_DATA;
   o->command_line = command_line;
+  o->quiet = false;  // the library is quiet unless asked; the program prints unless --quiet
   CLI::App* cmd = app.add_subcommand(
       "survey", "Train mha, gqa, mqa and mla on the same budget and compare them (table + charts)");
   cmd->add_option("--preset", o->preset, "Model preset: baby (default) or small")
@@ -42,6 +42,7 @@ void add_survey_command(CLI::App& app, const std::string& command_line) {
   cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
   cmd->callback([o, cmd] {
     ATTN_CHECK(!o->top_k || o->experts, "--top-k goes with --experts");
+    if (o->data_path.empty()) o->data_path = default_corpus();
     const OutputLock lock = OutputLock::directory(o->out_dir);  // one writer per directory
     o->exe = std::filesystem::read_symlink("/proc/self/exe").string();
     o->interactive = ProgressDisplay::stdout_is_terminal();

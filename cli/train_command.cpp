@@ -159,6 +159,7 @@ void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
     if (!model.given()) model.preset = "baby";
     NewRun run;
     run.settings = o.settings;
+    if (run.settings.data_path.empty()) run.settings.data_path = default_corpus();
     run.settings.validate();
     run.config = model.resolve(vocab_size_of(run.settings.data_path));
     run.out_dir = o.out;
@@ -217,7 +218,6 @@ void run_train(CLI::App& cmd, TrainOptions& o) {
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   TrainSettings& s = o->settings;
-  s.data_path = ATTNLAB_DEFAULT_DATA;
   CLI::App* cmd = app.add_subcommand(
       "train", "Train a model (default: the baby preset on the bundled tiny-shakespeare)");
   o->model.add_to(*cmd);

@@ -7,12 +7,10 @@
 
 #include "attnlab/autograd/gradcheck.hpp"
 #include "attnlab/autograd/ops.hpp"
-#include "attnlab/tensor/threads.hpp"
 
 using namespace attnlab;
 
-int main(int, char** argv) {
-  bound_openmp_spinning(argv);  // idle threads spin briefly, then sleep: tensor/threads.hpp
+int main() {
   // 1. A computation: L = sum(tanh(x · W) ⊙ x · W)  — an op used twice.
   Rng rng(0);
   Variable x(Tensor::normal({2, 3}, rng, 0, 1, DType::F64), /*requires_grad=*/true);

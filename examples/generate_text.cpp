@@ -79,7 +79,6 @@ void train_tiny_checkpoint(const std::string& path) {
 }
 
 int main(int argc, char** argv) {
-  bound_openmp_spinning(argv);  // idle threads spin briefly, then sleep: tensor/threads.hpp
   const fs::path dir = fs::temp_directory_path() / fmt::format("attnlab-generate-{}", getpid());
   fs::create_directories(dir);
   std::string checkpoint = argc > 1 ? argv[1] : (dir / "train.safetensors").string();

@@ -3,28 +3,41 @@
 // docs/MODEL-SPEC.md, AdamW with warmup and cosine decay, gradient clipping — the
 // whole loop in plain sight.
 //
-// Run it from anywhere: it reads data/tinyshakespeare.txt from the source
-// tree and trains for a few hundred steps (a few seconds on a laptop).
+// Run it from anywhere: train_tiny_model [CORPUS]. With no argument it reads
+// the bundled tiny-shakespeare, found next to the program (its build tree's
+// share/attnlab/data, or an installed attnlab's: train/bundled_data.hpp), and
+// trains for a few hundred steps (a few seconds on a laptop). It builds as a
+// project of its own against an installed attnlab (README: "Use attnlab from
+// your own project"). Idle OpenMP threads wait as the environment says; run
+// it with GOMP_SPINCOUNT=2000 to wait as the attnlab program does
+// (tensor/threads.hpp).
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "attnlab/autograd/ops.hpp"
 #include "attnlab/models/language_model.hpp"
-#include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/adamw.hpp"
+#include "attnlab/train/bundled_data.hpp"
 #include "attnlab/train/dataset.hpp"
 #include "attnlab/train/grad_clip.hpp"
 #include "attnlab/train/lr_schedule.hpp"
 
 using namespace attnlab;
 
-int main(int, char** argv) {
-  bound_openmp_spinning(argv);  // idle threads spin briefly, then sleep: tensor/threads.hpp
+int main(int argc, char** argv) {
+  const auto bundled = find_bundled_data(kDefaultCorpus);
+  if (argc < 2 && !bundled) {
+    std::fprintf(stderr,
+                 "train_tiny_model: the bundled corpus is not installed; give one: %s CORPUS\n",
+                 argv[0]);
+    return 2;
+  }
+  const std::string corpus = argc > 1 ? argv[1] : bundled->string();
   // 1. Data: characters → ids, 90% train / 10% validation, windows of T+1.
   const int64_t T = 32, B = 8;
-  const TextDataset data =
-      TextDataset::from_file(ATTNLAB_SOURCE_DIR "/data/tinyshakespeare.txt", T);
+  const TextDataset data = TextDataset::from_file(corpus, T);
   BatchSampler batches(data, Split::kTrain, B, T, /*seed=*/1);
   fmt::print("corpus: {} tokens, vocabulary of {}\n", data.num_tokens(),
              data.tokenizer().vocab_size());

@@ -13,6 +13,7 @@ packages=(
   libfmt-dev        # formatting of messages and tables
   libsentencepiece-dev  # BPE and unigram tokenizers (attnlab tokenize)
   libopenmpi-dev openmpi-bin  # data-parallel training under mpirun (optional to build)
+  doxygen           # the API reference: the `docs` build target
 )
 # Extra groups, asked for by name: `install-deps.sh bench` adds PyTorch for
 # bench/compare_pytorch.py; the library itself never needs it.

@@ -2,10 +2,8 @@
 
 #include <cblas.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -73,16 +71,6 @@ void ThreadCountTuner::after(double seconds) {
     one_times_.clear();
   }
   ++iteration_;
-}
-
-void bound_openmp_spinning(char** argv) {
-  // OpenBLAS sized its pool from the environment when it loaded; from here on
-  // every gemm runs on the thread that calls it.
-  openblas_set_num_threads(1);
-  if (std::getenv("GOMP_SPINCOUNT") != nullptr || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  setenv("GOMP_SPINCOUNT", kSpinCount, 1);
-  execv("/proc/self/exe", argv);
-  // Only reached when exec failed: carry on with libgomp's default policy.
 }
 
 }  // namespace attnlab

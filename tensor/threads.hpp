@@ -59,13 +59,19 @@ int num_threads();
 // are slower than one whatever the policy. The default spin (kSpinCount) is
 // the shortest that gets most of the idle gain; ThreadCountTuner (below)
 // falls back to one thread when the cores are not free.
-// libgomp reads GOMP_SPINCOUNT once, from the environment, when it loads, so
-// this re-executes the running program once with it set, unless the user set
-// GOMP_SPINCOUNT or OMP_WAIT_POLICY (then their choice stands). Call it first
-// thing in main().
-void bound_openmp_spinning(char** argv);
+//
+// The wait policy is the program's choice; the library never makes it.
+// libgomp reads GOMP_SPINCOUNT (or OMP_WAIT_POLICY) once, from the
+// environment, when it loads, so a program that links attnlab chooses it in
+// the environment it starts with: `GOMP_SPINCOUNT=2000 ./my_program` (the
+// spin measured best above, kSpinCount); libgomp's own default spins far
+// longer (the 20000+ column). The attnlab program re-executes itself once
+// with GOMP_SPINCOUNT=kSpinCount unless the user set either variable
+// (cli/openmp_wait.hpp); a library must not do that to the program that
+// embeds it.
 
-// Spins of an idle thread before it sleeps (about 100 µs here).
+/// Spins of an idle OpenMP thread before it sleeps (about 100 µs here): the
+/// GOMP_SPINCOUNT the attnlab program runs with (see above).
 inline constexpr const char* kSpinCount = "2000";
 
 // Chooses, while a loop runs, between one thread and every core: `--threads

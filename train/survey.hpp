@@ -32,7 +32,7 @@ struct SurveyOptions {
   std::string exe;           // this program (children are started from it)
   std::string command_line;  // written at the top of survey.md
   bool interactive = false;  // redraw the progress line
-  bool quiet = false;
+  bool quiet = true;         // false: progress and results on stdout (the attnlab program)
 };
 
 struct SurveyRow {

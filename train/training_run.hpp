@@ -50,9 +50,11 @@ struct RunSummary {
   double communication_seconds = 0;  // of which this rank spent in collectives
 };
 
+// What a run prints on stdout: nothing unless the caller asks (quiet = false,
+// as the attnlab program does); the run's files are written either way.
 struct RunOutput {
   bool interactive = false;  // redraw a progress bar (a terminal) or print plain lines
-  bool quiet = false;        // print nothing
+  bool quiet = true;         // print nothing
 };
 
 // Trains a new model. Refuses an out_dir that already holds a run.
