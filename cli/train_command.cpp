@@ -245,7 +245,9 @@ void add_train_command(CLI::App& app) {
       ->check(kNonNegativeNumber);
   cmd->add_option("--clip", s.clip, "Clip the global gradient norm to this (default 1.0; 0: off)")
       ->check(kNonNegativeNumber);
-  cmd->add_option("--accum", s.accum, "Micro-batches per optimizer step (default 1)")
+  cmd->add_option("--accum", s.accum,
+                  "Micro-batches per optimizer step (default 1); under mpirun -np N, a multiple "
+                  "of N, dealt to the N processes (the bits do not depend on N)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--eval-every", s.eval_every,
                   "Steps between evaluations and checkpoints (default 250; 0: only at the end)")
