@@ -351,8 +351,9 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
       "# attnlab attention survey\n\n"
       "Command: `{}`\n\nDate: {}\n\nMachine: {}\n\n"
       "Preset `{}`, {} steps, {} seed(s), the same data order and schedule for every variant. "
-      "Validation loss is the mean cross-entropy (nats per character) over {} fixed validation "
-      "batches{}.\n\n",
+      "Validation loss is the mean cross-entropy (nats per token) over {} fixed validation "
+      "batches{}; bits/byte is the same loss per byte of UTF-8 text, loss · tokens / (ln 2 · "
+      "bytes), which compares tokenizers.\n\n",
       o.command_line, now_utc(), machine_line(), o.preset, steps, o.seeds, eval_batches,
       o.seeds > 1 ? " (mean ± standard deviation over seeds)" : "");
   write_file_atomically(
