@@ -143,8 +143,8 @@ int64_t round_up(int64_t x, int64_t multiple) {
 
 // The default F: 4·D for relu, round_up(8·D/3, 8) for swiglu (8·D/3 rounded up
 // first; for integer D the order of the two roundings makes no difference).
-int64_t default_ffn_hidden(FfnKind ffn, int64_t d_model) {
-  if (ffn == FfnKind::ReLU) return checked_mul(4, d_model);
+int64_t default_ffn_hidden(FeedForwardKind ffn, int64_t d_model) {
+  if (ffn == FeedForwardKind::ReLU) return checked_mul(4, d_model);
   return round_up((checked_mul(8, d_model) + 2) / 3, 8);
 }
 
@@ -248,7 +248,7 @@ ModelConfig config_from_value(const json& j, const std::string& what) {
 void append_ffn(std::vector<std::pair<std::string, Shape>>& out, const std::string& prefix,
                 const ModelConfig& c) {
   const int64_t D = c.d_model, F = c.ffn_hidden;
-  if (c.ffn == FfnKind::SwiGLU) {
+  if (c.ffn == FeedForwardKind::SwiGLU) {
     out.emplace_back(prefix + "w_gate.weight", Shape{F, D});
     out.emplace_back(prefix + "w_up.weight", Shape{F, D});
     out.emplace_back(prefix + "w_down.weight", Shape{D, F});
@@ -305,8 +305,8 @@ std::string attention_name(AttentionKind a) {
   return "?";
 }
 
-std::string ffn_name(FfnKind f) {
-  return f == FfnKind::SwiGLU ? "swiglu" : "relu";
+std::string ffn_name(FeedForwardKind f) {
+  return f == FeedForwardKind::SwiGLU ? "swiglu" : "relu";
 }
 
 AttentionKind parse_attention(const std::string& name) {
@@ -317,9 +317,9 @@ AttentionKind parse_attention(const std::string& name) {
       fmt::format("'attention' must be \"mha\", \"gqa\", \"mqa\" or \"mla\", got \"{}\"", name));
 }
 
-FfnKind parse_ffn(const std::string& name) {
-  if (name == "swiglu") return FfnKind::SwiGLU;
-  if (name == "relu") return FfnKind::ReLU;
+FeedForwardKind parse_ffn(const std::string& name) {
+  if (name == "swiglu") return FeedForwardKind::SwiGLU;
+  if (name == "relu") return FeedForwardKind::ReLU;
   throw Error(fmt::format("'ffn' must be \"swiglu\" or \"relu\", got \"{}\"", name));
 }
 

@@ -22,18 +22,16 @@
 #include <utility>
 #include <vector>
 
+#include "attnlab/nn/layer_kinds.hpp"
 #include "attnlab/tensor/shape.hpp"
 
 namespace attnlab {
 
-enum class AttentionKind { MHA, GQA, MQA, MLA };
-enum class FfnKind { SwiGLU, ReLU };
-
 std::string attention_name(AttentionKind a);  // "mha", "gqa", "mqa", "mla"
-std::string ffn_name(FfnKind f);              // "swiglu", "relu"
+std::string ffn_name(FeedForwardKind f);      // "swiglu", "relu"
 // Parse a name; throw an Error naming the key and the allowed values.
 AttentionKind parse_attention(const std::string& name);
-FfnKind parse_ffn(const std::string& name);
+FeedForwardKind parse_ffn(const std::string& name);
 
 struct ModelConfig {
   int64_t vocab_size = 0;  // V (required)
@@ -49,7 +47,7 @@ struct ModelConfig {
   int64_t q_lora_rank = 0;     // mla: d_cq
   int64_t kv_lora_rank = 0;    // mla: d_c
   int64_t rope_head_dim = 0;   // mla: dr
-  FfnKind ffn = FfnKind::SwiGLU;
+  FeedForwardKind ffn = FeedForwardKind::SwiGLU;
   int64_t ffn_hidden = 0;  // F, also the width of every expert
   int64_t n_experts = 0;   // E; 0 = dense FFN
   int64_t top_k = 2;

@@ -180,7 +180,7 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
   auto get = [&](const std::string& name) { return w.at(name).to(dtype).contiguous(); };
   auto get_ffn = [&](const std::string& p) {
     FfnWeights f;
-    if (cfg.ffn == FfnKind::SwiGLU) {
+    if (cfg.ffn == FeedForwardKind::SwiGLU) {
       f.w_in = stack_rows({get(p + "w_gate.weight"), get(p + "w_up.weight")}, dtype);
     } else {
       f.w_in = get(p + "w_up.weight");
@@ -235,7 +235,7 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
   proj = Tensor::empty({rows, in_width}, dtype);
   q = Tensor::empty({rows, H * q_dim}, dtype);
   att = Tensor::empty({rows, H * v_dim}, dtype);
-  hidden = Tensor::empty({rows, cfg.ffn == FfnKind::SwiGLU ? 2 * F : F}, dtype);
+  hidden = Tensor::empty({rows, cfg.ffn == FeedForwardKind::SwiGLU ? 2 * F : F}, dtype);
   act = Tensor::empty({rows, F}, dtype);
   scores = Tensor::empty({H, max_len}, dtype);
   row_scale = Tensor::empty({H}, dtype);
@@ -456,7 +456,7 @@ void Decoder::Impl::feed_forward(const FfnWeights& f, const T* in, int64_t ld_in
                                  T* out, T beta) {
   T* hid = hidden.data<T>();
   T* a = act.data<T>();
-  if (cfg.ffn == FfnKind::SwiGLU) {
+  if (cfg.ffn == FeedForwardKind::SwiGLU) {
     linear<T>(hid, 2 * F, in, ld_in, f.w_in, rows, T(0));  // [gate | up]
     for (int64_t r = 0; r < rows; ++r)  // a = silu(gate) ⊙ up, the training kernel
       swiglu_forward<T>(a + r * F, hid + r * 2 * F, hid + r * 2 * F + F, F);
@@ -467,7 +467,7 @@ void Decoder::Impl::feed_forward(const FfnWeights& f, const T* in, int64_t ld_in
       for (int64_t j = 0; j < F; ++j) a[r * F + j] = std::max(T(0), hid[r * F + j] + bias[j]);
   }
   linear<T>(out, D, a, F, f.w_down, rows, beta);
-  if (cfg.ffn == FfnKind::ReLU) {
+  if (cfg.ffn == FeedForwardKind::ReLU) {
     const T* bias = f.b_down.data<T>();
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < D; ++j) out[r * D + j] += bias[j];

@@ -29,15 +29,14 @@ TransformerBlockConfig block_config(const ModelConfig& c, DType dtype) {
   b.d_model = c.d_model;
   b.n_heads = c.n_heads;
   b.head_dim = c.head_dim;
-  b.attention = c.attention == AttentionKind::MLA ? AttentionLayer::MultiLatent
-                                                  : AttentionLayer::GroupedQuery;
+  b.attention = c.attention;
   b.n_kv_heads = c.n_kv_heads;
   b.rope_fraction = c.rope_fraction;
   b.rope_theta = c.rope_theta;
   b.q_lora_rank = c.q_lora_rank;
   b.kv_lora_rank = c.kv_lora_rank;
   b.rope_head_dim = c.rope_head_dim;
-  b.ffn = c.ffn == FfnKind::ReLU ? FeedForwardKind::ReLU : FeedForwardKind::SwiGLU;
+  b.ffn = c.ffn;
   b.ffn_hidden = c.ffn_hidden;
   b.n_experts = c.n_experts;
   b.top_k = c.top_k;

@@ -27,7 +27,7 @@ double d(int64_t v) {
 // Floats one token leaves behind in one FFN (dense, expert or shared).
 double ffn_floats_per_token(const ModelConfig& c) {
   const double D = d(c.d_model), F = d(c.ffn_hidden);
-  return c.ffn == FfnKind::SwiGLU ? 4 * F + D : 3 * F + 2 * D;
+  return c.ffn == FeedForwardKind::SwiGLU ? 4 * F + D : 3 * F + 2 * D;
 }
 
 // Floats one layer keeps for the backward pass, for `tokens` = B·T tokens in

@@ -11,11 +11,10 @@
 #include <cstdint>
 #include <memory>
 
+#include "attnlab/nn/layer_kinds.hpp"
 #include "attnlab/nn/linear.hpp"
 
 namespace attnlab {
-
-enum class FeedForwardKind { SwiGLU, ReLU };
 
 struct FeedForwardConfig {
   FeedForwardKind kind = FeedForwardKind::SwiGLU;

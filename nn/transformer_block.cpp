@@ -14,7 +14,7 @@ const TransformerBlockConfig& validated(const TransformerBlockConfig& c) {
 }
 
 std::unique_ptr<GroupedQueryAttention> make_gqa(const TransformerBlockConfig& c, Rng& rng) {
-  if (c.attention != AttentionLayer::GroupedQuery) return nullptr;
+  if (c.attention == AttentionKind::MLA) return nullptr;
   GroupedQueryAttentionConfig a;
   a.d_model = c.d_model;
   a.n_heads = c.n_heads;
@@ -31,7 +31,7 @@ std::unique_ptr<GroupedQueryAttention> make_gqa(const TransformerBlockConfig& c,
 }
 
 std::unique_ptr<MultiLatentAttention> make_mla(const TransformerBlockConfig& c, Rng& rng) {
-  if (c.attention != AttentionLayer::MultiLatent) return nullptr;
+  if (c.attention != AttentionKind::MLA) return nullptr;
   MultiLatentAttentionConfig a;
   a.d_model = c.d_model;
   a.n_heads = c.n_heads;

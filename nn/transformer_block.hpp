@@ -17,17 +17,14 @@
 
 namespace attnlab {
 
-// MHA, GQA and MQA are all GroupedQuery (they differ in n_kv_heads).
-enum class AttentionLayer { GroupedQuery, MultiLatent };
-
 // The numbers of one block; the language model fills it from its config.
 struct TransformerBlockConfig {
-  int64_t d_model = 0;   // D
-  int64_t n_heads = 0;   // H
-  int64_t head_dim = 0;  // dh (MLA: the non-rotated part)
-  AttentionLayer attention = AttentionLayer::GroupedQuery;
-  int64_t n_kv_heads = 0;      // GroupedQuery: Hkv (H for MHA, 1 for MQA)
-  double rope_fraction = 1.0;  // GroupedQuery
+  int64_t d_model = 0;                           // D
+  int64_t n_heads = 0;                           // H
+  int64_t head_dim = 0;                          // dh (MLA: the non-rotated part)
+  AttentionKind attention = AttentionKind::MHA;  // MLA: MultiLatentAttention; else GroupedQuery
+  int64_t n_kv_heads = 0;                        // GroupedQuery: Hkv (H for MHA, 1 for MQA)
+  double rope_fraction = 1.0;                    // GroupedQuery
   double rope_theta = 10000.0;
   int64_t q_lora_rank = 0;    // MultiLatent: d_cq
   int64_t kv_lora_rank = 0;   // MultiLatent: d_c

@@ -50,7 +50,7 @@ TEST_CASE("defaults are resolved for each attention variant") {
   CHECK(c.max_seq_len == 256);
   CHECK(c.rope_theta == 10000.0);
   CHECK(c.rope_fraction == 1.0);
-  CHECK(c.ffn == FfnKind::SwiGLU);
+  CHECK(c.ffn == FeedForwardKind::SwiGLU);
   CHECK(c.ffn_hidden == 176);  // 8·64/3 = 170.67 → 171 → round up to 8: 176
   CHECK(c.n_experts == 0);
   CHECK(c.top_k == 2);
@@ -244,7 +244,7 @@ TEST_CASE("config_to_json writes every key that applies and round-trips exactly"
 TEST_CASE("config_from_file names the file") {
   const std::string path = std::string(ATTNLAB_BINARY_DIR) + "/config_test_tmp.json";
   { std::ofstream(path) << with(R"(, "ffn": "relu")"); }
-  CHECK(config_from_file(path).ffn == FfnKind::ReLU);
+  CHECK(config_from_file(path).ffn == FeedForwardKind::ReLU);
   { std::ofstream(path) << with(R"(, "n_head": 4)"); }
   CHECK(error_of([&] { config_from_file(path); }).rfind(path + ": unknown key 'n_head'", 0) == 0);
   std::remove(path.c_str());
@@ -350,7 +350,7 @@ TEST_CASE("presets have the documented values and validate") {
   CHECK(baby.n_heads == 4);
   CHECK(baby.head_dim == 32);
   CHECK(baby.max_seq_len == 64);
-  CHECK(baby.ffn == FfnKind::SwiGLU);
+  CHECK(baby.ffn == FeedForwardKind::SwiGLU);
   CHECK(baby.ffn_hidden == 344);
   CHECK(baby.rope_fraction == 1.0);
   CHECK(baby.attention == AttentionKind::MHA);

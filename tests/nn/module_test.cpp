@@ -148,6 +148,6 @@ TEST_CASE("TransformerBlock: bad configs are refused") {
   c.n_shared_experts = 1;  // without experts
   CHECK_THROWS_AS(TransformerBlock(c, rng), Error);
   c.n_shared_experts = 0;
-  c.attention = AttentionLayer::MultiLatent;  // ranks missing
+  c.attention = AttentionKind::MLA;  // ranks missing
   CHECK_THROWS_AS(TransformerBlock(c, rng), Error);
 }

@@ -10,7 +10,7 @@ using namespace attnlab::testing;
 
 namespace {
 
-TransformerBlockConfig block_config(AttentionLayer attention, int64_t n_experts,
+TransformerBlockConfig block_config(AttentionKind attention, int64_t n_experts,
                                     FeedForwardKind ffn = FeedForwardKind::SwiGLU) {
   TransformerBlockConfig c;
   c.d_model = 8;
@@ -55,7 +55,7 @@ Tensor reference_block(const TransformerBlock& block, const Tensor& x) {
 
 TEST_CASE("TransformerBlock: parameter names and shapes as docs/MODEL-SPEC.md, each kind") {
   Rng rng(1);
-  const TransformerBlock gqa_dense(block_config(AttentionLayer::GroupedQuery, 0), rng);
+  const TransformerBlock gqa_dense(block_config(AttentionKind::GQA, 0), rng);
   CHECK(names_and_shapes(gqa_dense) == Names{{"attn_norm.weight", {8}},
                                              {"attn.wq.weight", {8, 8}},
                                              {"attn.wk.weight", {4, 8}},
@@ -66,8 +66,7 @@ TEST_CASE("TransformerBlock: parameter names and shapes as docs/MODEL-SPEC.md, e
                                              {"ffn.w_up.weight", {6, 8}},
                                              {"ffn.w_down.weight", {8, 6}}});
 
-  const TransformerBlock mla_relu(
-      block_config(AttentionLayer::MultiLatent, 0, FeedForwardKind::ReLU), rng);
+  const TransformerBlock mla_relu(block_config(AttentionKind::MLA, 0, FeedForwardKind::ReLU), rng);
   CHECK(names_and_shapes(mla_relu) == Names{{"attn_norm.weight", {8}},
                                             {"attn.w_dq.weight", {6, 8}},
                                             {"attn.w_uq.weight", {8, 6}},
@@ -83,7 +82,7 @@ TEST_CASE("TransformerBlock: parameter names and shapes as docs/MODEL-SPEC.md, e
                                             {"ffn.w_down.weight", {8, 6}},
                                             {"ffn.w_down.bias", {8}}});
 
-  const TransformerBlock gqa_moe(block_config(AttentionLayer::GroupedQuery, 2), rng);
+  const TransformerBlock gqa_moe(block_config(AttentionKind::GQA, 2), rng);
   CHECK(names_and_shapes(gqa_moe) == Names{{"attn_norm.weight", {8}},
                                            {"attn.wq.weight", {8, 8}},
                                            {"attn.wk.weight", {4, 8}},
@@ -101,7 +100,7 @@ TEST_CASE("TransformerBlock: parameter names and shapes as docs/MODEL-SPEC.md, e
                                            {"moe.shared.0.w_up.weight", {6, 8}},
                                            {"moe.shared.0.w_down.weight", {8, 6}}});
 
-  const TransformerBlock mla_moe(block_config(AttentionLayer::MultiLatent, 3), rng);
+  const TransformerBlock mla_moe(block_config(AttentionKind::MLA, 3), rng);
   const auto names = names_and_shapes(mla_moe);
   CHECK(names.size() == 1 + 8 + 1 + 1 + 3 * 3 + 3);
   CHECK(names[1].first == "attn.w_dq.weight");
@@ -110,9 +109,9 @@ TEST_CASE("TransformerBlock: parameter names and shapes as docs/MODEL-SPEC.md, e
 }
 
 TEST_CASE("TransformerBlock: x + Attn(norm(x)), then + FFN(norm(·)); gradcheck of x and aux") {
-  for (AttentionLayer attention : {AttentionLayer::GroupedQuery, AttentionLayer::MultiLatent})
+  for (AttentionKind attention : {AttentionKind::GQA, AttentionKind::MLA})
     for (int64_t n_experts : {0, 3}) {
-      CAPTURE(attention == AttentionLayer::GroupedQuery ? "gqa" : "mla");
+      CAPTURE(attention == AttentionKind::GQA ? "gqa" : "mla");
       CAPTURE(n_experts);
       Rng rng(2);
       TransformerBlock block(block_config(attention, n_experts), rng);
@@ -136,7 +135,7 @@ TEST_CASE("TransformerBlock: x + Attn(norm(x)), then + FFN(norm(·)); gradcheck 
 }
 
 TEST_CASE("TransformerBlock: dropout acts in training only, and needs its generator") {
-  for (AttentionLayer attention : {AttentionLayer::GroupedQuery, AttentionLayer::MultiLatent}) {
+  for (AttentionKind attention : {AttentionKind::GQA, AttentionKind::MLA}) {
     TransformerBlockConfig c = block_config(attention, 0);
     c.dropout = 0.3;
     Rng init(5);
