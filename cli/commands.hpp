@@ -17,6 +17,7 @@ void add_eval_command(CLI::App& app);
 void add_survey_command(CLI::App& app, const std::string& command_line);
 void add_convert_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
+void add_attention_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 
 // The default of --data: the bundled tiny-shakespeare, found next to the

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   attnlab::cli::add_inspect_command(app);
   attnlab::cli::add_convert_command(app);
   attnlab::cli::add_sample_command(app);
+  attnlab::cli::add_attention_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -107,6 +107,11 @@ struct Decoder::Impl {
   std::vector<int64_t> routed;
   std::vector<std::vector<int64_t>> choice_count;
   std::vector<std::vector<double>> prob_sum;
+  // DecoderOptions::record_attention: per layer [H, max_len, max_len] and [max_len, k].
+  bool record = false;
+  int64_t layer_now = 0;  // the layer attention() runs
+  std::vector<Tensor> attention_record;
+  std::vector<std::vector<int32_t>> routing_record;
 
   Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o);
 
@@ -148,6 +153,8 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
                w.tensors[i].first, shape_str(w.tensors[i].second.shape()), want[i].first,
                shape_str(want[i].second));
 
+  ATTN_CHECK(!o.record_attention || o.batch == 1,
+             "the decoder records attention for a batch of 1, got {}", o.batch);
   B = o.batch;
   max_len = o.max_len == 0 ? cfg.max_seq_len : o.max_len;
   chunk = o.prefill_chunk > 0 ? std::min(o.prefill_chunk, max_len)
@@ -242,6 +249,12 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
   step_logits = Tensor::empty({B, V}, dtype);
   last_h = Tensor::empty({B, D}, dtype);
   chunk_ids.resize(rows);
+  record = o.record_attention;
+  if (record)
+    for (int64_t i = 0; i < cfg.n_layers; ++i) {
+      attention_record.push_back(Tensor::zeros({H, max_len, max_len}, dtype));
+      routing_record.emplace_back(cfg.is_moe() ? max_len * top_k : 0, -1);
+    }
   if (cfg.is_moe()) {
     router_logits = Tensor::empty({rows, E}, dtype);
     gates = Tensor::empty({rows, top_k}, dtype);
@@ -314,6 +327,7 @@ template <typename T>
 void Decoder::Impl::attention(int64_t layer, int64_t len) {
   const LayerWeights& l = layers[layer];
   const int64_t rows = B * len, Tk = pos + len;
+  layer_now = layer;
   linear<T>(proj.data<T>(), in_width, h.data<T>(), D, l.w_in, rows, T(0));
   const KvHeads<T> kv_heads =
       mla ? append_latents<T>(layer, len) : append_keys_values<T>(layer, len);
@@ -441,6 +455,10 @@ void Decoder::Impl::attend_one(int64_t b, const KvHeads<T>& kv_heads, int64_t Tk
         sum += row[j];
       }
       inv[r] = T(1) / sum;
+      if (record) {  // head g·G + r, query at position Tk − 1
+        T* p = attention_record[layer_now].data<T>() + ((g * G + r) * max_len + Tk - 1) * max_len;
+        for (int64_t j = 0; j < Tk; ++j) p[j] = row[j] * inv[r];
+      }
     }
     // o [G, v_dim] = p · v, then divided by each row's sum (as the training kernel does)
     blas::gemm_on_this_thread<T>(false, false, G, v_dim, Tk, T(1), s, Tk, vg, values.token_stride,
@@ -493,6 +511,8 @@ void Decoder::Impl::mixture(int64_t layer, int64_t rows) {
   }
   for (int64_t e = 0; e < E; ++e) choice_count[layer][e] += routing.tokens_per_expert(e);
   routed[layer] += rows;
+  if (record && rows == 1)
+    std::copy_n(routing.chosen.begin(), k, routing_record[layer].begin() + pos * k);
 
   T* out = moe_out.data<T>();
   T* in = moe_in.data<T>();
@@ -623,6 +643,15 @@ const KvCache* Decoder::kv_cache(int64_t layer) const {
 }
 const LatentKvCache* Decoder::latent_cache(int64_t layer) const {
   return impl_->mla ? &impl_->latent.at(layer) : nullptr;
+}
+
+const Tensor& Decoder::attention_record(int64_t layer) const {
+  ATTN_CHECK(impl_->record, "the decoder records attention only with record_attention");
+  return impl_->attention_record.at(layer);
+}
+const std::vector<int32_t>& Decoder::routing_record(int64_t layer) const {
+  ATTN_CHECK(impl_->record, "the decoder records routing only with record_attention");
+  return impl_->routing_record.at(layer);
 }
 
 double Decoder::aux_loss() const {

@@ -55,6 +55,9 @@ struct DecoderOptions {
   // Prefill runs in chunks of at most this many tokens per sequence (0: as
   // many as fit in 4096 rows); buffers are sized for one chunk.
   int64_t prefill_chunk = 0;
+  // Keep what step() computes of each layer's attention probabilities and
+  // MoE routing (batch 1 only), for attention maps (models/attention_maps.hpp).
+  bool record_attention = false;
 };
 
 class Decoder {
@@ -96,6 +99,13 @@ class Decoder {
   // reset(), summed over layers (0 for a dense model): what the training
   // forward's aux would be for the same tokens.
   double aux_loss() const;
+
+  // With DecoderOptions::record_attention, what step() saw since reset():
+  // layer l's probabilities [H, max_len, max_len] (row t: the token at
+  // position t over keys 0 … t, as the decoder computed them; for mla the
+  // absorbed form's) and, for a MoE, each position's k experts [max_len, k].
+  const Tensor& attention_record(int64_t layer) const;
+  const std::vector<int32_t>& routing_record(int64_t layer) const;
 
  private:
   struct Impl;

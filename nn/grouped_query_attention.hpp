@@ -46,9 +46,11 @@ class GroupedQueryAttention : public Module {
   // x is (B, T, D) → (B, T, D); token t at position t.
   Variable forward(const Variable& x) const;
 
-  // The two halves of forward, for a decoder that keeps a KV cache: project
-  // and rotate (positions start at position_offset), attend over the cache,
-  // then project the heads back.
+  // The two halves of forward: project and rotate (positions start at
+  // position_offset), then, after attention, project the heads back. The
+  // attention maps read q and k from project (models/attention_maps.hpp);
+  // the KV-cached decoder runs plain kernels on stacked weights instead
+  // (models/decoder.cpp).
   struct QueryKeyValue {
     Variable q;  // (B, T, H, dh), rotated
     Variable k;  // (B, T, Hkv, dh), rotated

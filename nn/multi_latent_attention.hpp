@@ -56,8 +56,9 @@ class MultiLatentAttention : public Module {
   // x is (B, T, D) → (B, T, D); token t at position t.
   Variable forward(const Variable& x) const;
 
-  // The pieces of forward, for a decoder that caches latents (it may also
-  // absorb w_uk and w_uv instead of calling keys_values).
+  // The pieces of forward, also read by the attention maps
+  // (models/attention_maps.hpp). The KV-cached decoder does not call them: it
+  // caches c_kv and k_r and absorbs w_uk and w_uv (models/decoder.cpp).
   struct QueryAndLatents {
     Variable q;     // (B, T, H, dh + dr): [q_c ; q_r], rotated
     Variable c_kv;  // (B, T, d_c): what the cache keeps ...
