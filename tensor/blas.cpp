@@ -86,6 +86,11 @@ void set_block_call_observer(std::function<void(const BlockCall&)> observer) {
 template <typename T>
 void gemm_on_this_thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  // OpenBLAS's own pool stays at one thread (threads.hpp): set once, at the
+  // first product, so that a program that never calls set_num_threads gets
+  // single-threaded block calls too, and not its thread count's bits.
+  static const bool single_threaded = (openblas_set_num_threads(1), true);
+  (void)single_threaded;
   if (m == 1) {
     // op(B) is [k, n]: stored [k, n] (tb false) or [n, k] (tb true). The row
     // of op(A) steps by 1 (A is [1, k]) or by lda (A is [k, 1]).
