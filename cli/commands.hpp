@@ -8,6 +8,12 @@
 
 namespace attnlab::cli {
 
+// Thrown by a command that ends early but cleanly (it has said why): main
+// returns this exit status.
+struct ExitStatus {
+  int code;
+};
+
 // Each adds its subcommand to the app; the callback runs it.
 void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
@@ -19,6 +25,7 @@ void add_convert_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_attention_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
 
 // The default of --data: the bundled tiny-shakespeare, found next to the
 // program (train/bundled_data.hpp). Throws Error, naming the places looked at

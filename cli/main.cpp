@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   attnlab::cli::add_convert_command(app);
   attnlab::cli::add_sample_command(app);
   attnlab::cli::add_attention_command(app);
+  attnlab::cli::add_plot_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -61,6 +62,8 @@ int main(int argc, char** argv) {
   } catch (const attnlab::ErrorOnEveryRank& e) {  // of train: reported by rank 0, if any
     if (e.report()) std::fprintf(stderr, "attnlab: error: %s\n", e.what());
     return 1;
+  } catch (const attnlab::cli::ExitStatus& e) {
+    return e.code;
   } catch (const attnlab::Error& e) {
     std::fprintf(stderr, "attnlab: error: %s\n", e.what());
     return 1;

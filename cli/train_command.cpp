@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "attnlab/models/checkpoint.hpp"
 #include "attnlab/models/memory_estimate.hpp"
 #include "attnlab/models/safetensors.hpp"
 #include "attnlab/tensor/error.hpp"
@@ -20,6 +21,7 @@
 #include "attnlab/train/training_run.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
+#include "cli/stop_signal.hpp"
 #include "cli/validators.hpp"
 
 namespace attnlab::cli {
@@ -30,6 +32,8 @@ struct TrainOptions {
   TrainSettings settings;
   std::string out;
   std::string resume;
+  std::string init_from;
+  int64_t save_every = 0;
   bool quiet = false;
 };
 
@@ -40,6 +44,18 @@ int64_t vocab_size_of(const std::string& data_path) {
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", data_path, e.what()));
   }
+}
+
+// `path` as a shell word: as it is when it holds only safe characters, else in
+// single quotes (each ' written as '\'').
+std::string shell_quoted(const std::string& path) {
+  const bool safe = !path.empty() && path.find_first_not_of(
+                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-./+=:@,%") == std::string::npos;
+  if (safe) return path;
+  std::string out = "'";
+  for (char c : path) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 // Refuses, before anything is allocated, a run that does not fit in memory.
@@ -77,18 +93,19 @@ void check_resume_memory(const std::string& run_dir) {
 
 // A run killed while writing a file (SIGKILL, a power cut) leaves its
 // temporary behind: `<name>.tmp.<pid>.<n>` beside last.safetensors,
-// best.safetensors or metrics.csv (models/atomic_file.hpp). Such a file is
+// best.safetensors, metrics.csv or settings.json (models/atomic_file.hpp). Such a file is
 // never taken for a checkpoint (its name does not end in .safetensors); a new
 // run in the directory, or a resumed one, removes those whose writer is no
 // longer running, so they do not pile up.
 // The writer's pid when `file` is a temporary `<name>.tmp.<pid>.<n>` of one of
-// a run's files (last.safetensors, best.safetensors, metrics.csv).
+// a run's files (last.safetensors, best.safetensors, metrics.csv, settings.json).
 std::optional<long> temporary_writer(const std::string& file) {
   auto digits = [](const std::string& s) {
     return !s.empty() &&
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
   };
-  for (const char* name : {"last.safetensors", "best.safetensors", "metrics.csv"}) {
+  for (const char* name :
+       {"last.safetensors", "best.safetensors", "metrics.csv", "settings.json"}) {
     const std::string prefix = std::string(name) + ".tmp.";
     if (file.rfind(prefix, 0) != 0) continue;
     const std::string rest = file.substr(prefix.size());  // "<pid>.<n>"
@@ -127,23 +144,33 @@ uint64_t program_fingerprint() {
 
 void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
   RunOutput output{.interactive = ProgressDisplay::stdout_is_terminal(), .quiet = o.quiet};
+  // Ctrl-C or SIGTERM: the step in progress ends, last.safetensors is written,
+  // and the run stops with the command that continues it.
+  const StopOnSignal stop;
+  const RunControl control{.stop = stop.flag(), .save_every = o.save_every};
+  const std::string run_dir = o.resume.empty() ? o.out : o.resume;
   RunSummary summary;
   if (ranks.size() > 1) check_ranks_agree(ranks, {{"attnlab program", program_fingerprint()}});
   if (!o.resume.empty()) {
-    // A resumed run keeps its own settings; only --steps (the new total) may change.
-    for (const char* flag : {"--preset",      "--config",       "--attention",
-                             "--experts",     "--top-k",        "--shared-experts",
-                             "--data",        "--batch-size",   "--seq-len",
-                             "--lr",          "--min-lr",       "--warmup",
-                             "--decay-steps", "--weight-decay", "--clip",
-                             "--accum",       "--eval-every",   "--eval-batches",
-                             "--dropout",     "--seed",         "--out"})
+    // A resumed run keeps its model, data and optimizer settings; its length
+    // and schedule may change.
+    for (const char* flag :
+         {"--preset", "--config", "--attention", "--experts", "--top-k", "--shared-experts",
+          "--data", "--batch-size", "--seq-len", "--weight-decay", "--clip", "--accum",
+          "--eval-batches", "--dropout", "--seed", "--out", "--init-from"})
       ATTN_CHECK(cmd.count(flag) == 0,
-                 "{} cannot be changed on --resume: a resumed run keeps its own settings (only "
-                 "--steps and --threads may be given)",
+                 "{} cannot be changed on --resume: a resumed run keeps its model, data and "
+                 "optimizer (--steps, --decay-steps, --lr, --min-lr, --warmup, --eval-every, "
+                 "--save-every and --threads may be given)",
                  flag);
-    std::optional<int64_t> steps;
-    if (cmd.count("--steps")) steps = o.settings.steps;
+    ResumeChanges changes;
+    auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+    if (given("--steps")) changes.steps = o.settings.steps;
+    if (given("--decay-steps")) changes.decay_steps = o.settings.decay_steps;
+    if (given("--warmup")) changes.warmup = o.settings.warmup;
+    if (given("--eval-every")) changes.eval_every = o.settings.eval_every;
+    if (given("--lr")) changes.lr = o.settings.lr;
+    if (given("--min-lr")) changes.min_lr = o.settings.min_lr;
     // One writer per run directory (train/output_lock.hpp), from before the
     // first read of the state it continues; a missing one is resume_run's to
     // refuse. Under mpirun, rank 0 is the writer.
@@ -152,17 +179,28 @@ void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
       lock.emplace(OutputLock::directory(o.resume));
     if (ranks.is_root()) remove_stale_temporaries(o.resume);
     check_resume_memory(o.resume);
-    summary = resume_run(o.resume, steps, output, &ranks);
+    summary = resume_run(o.resume, changes, output, &ranks, control);
   } else {
     ATTN_CHECK(!o.out.empty(), "train needs --out RUN_DIR (or --resume RUN_DIR)");
-    ModelOptions model = o.model;
-    if (!model.given()) model.preset = "baby";
     NewRun run;
     run.settings = o.settings;
     if (run.settings.data_path.empty()) run.settings.data_path = default_corpus();
     run.settings.validate();
-    run.config = model.resolve(vocab_size_of(run.settings.data_path));
     run.out_dir = o.out;
+    if (!o.init_from.empty()) {
+      // The model is the checkpoint's: flags that choose one contradict it.
+      for (const char* flag :
+           {"--preset", "--config", "--attention", "--experts", "--top-k", "--shared-experts"})
+        ATTN_CHECK(cmd.count(flag) == 0,
+                   "{} goes with a new model; --init-from {} trains the checkpoint's own", flag,
+                   o.init_from);
+      run.init_from = o.init_from;
+      run.config = read_checkpoint(o.init_from).config;
+    } else {
+      ModelOptions model = o.model;
+      if (!model.given()) model.preset = "baby";
+      run.config = model.resolve(vocab_size_of(run.settings.data_path));
+    }
     check_training_memory(run.config, run.settings);
     // Taken before start_run checks that the directory holds no run yet, so
     // that check and the run's first file are one step for other writers.
@@ -172,7 +210,16 @@ void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
       lock.emplace(OutputLock::directory(o.out));
       remove_stale_temporaries(o.out);
     }
-    summary = start_run(run, output, &ranks);
+    summary = start_run(run, output, &ranks, control);
+  }
+  if (summary.stopped) {
+    if (ranks.is_root())
+      fmt::print(stderr,
+                 "attnlab: interrupted: {} holds step {}; continue with: attnlab train --resume "
+                 "{}\n",
+                 (std::filesystem::path(run_dir) / "last.safetensors").string(), summary.steps,
+                 shell_quoted(run_dir));
+    throw ExitStatus{kExitInterrupted};
   }
   if (o.quiet || !ranks.is_root()) return;
   fmt::print("done: {} steps in {}, val loss {:.4f} ({:.4f} bits/byte), best {:.4f}\n",
@@ -238,8 +285,10 @@ void add_train_command(CLI::App& app) {
       ->check(kNonNegativeNumber);
   cmd->add_option("--warmup", s.warmup, "Linear warmup steps (default 100)")
       ->check(kNonNegativeNumber);
-  cmd->add_option("--decay-steps", s.decay_steps,
-                  "Step where the cosine decay reaches --min-lr (default: --steps of the new run)")
+  cmd->add_option(
+         "--decay-steps", s.decay_steps,
+         "Step where the cosine decay reaches --min-lr (default: --steps of the new run; on "
+         "--resume, 0 is the new --steps)")
       ->check(kNonNegativeNumber);
   cmd->add_option("--weight-decay", s.weight_decay, "AdamW weight decay on matrices (default 0.1)")
       ->check(kNonNegativeNumber);
@@ -265,9 +314,19 @@ void add_train_command(CLI::App& app) {
                   "goes)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   cmd->add_option("--out", o->out, "Run directory: checkpoints and metrics.csv");
-  cmd->add_option(
-      "--resume", o->resume,
-      "Continue the run in this directory exactly where it stopped (--steps: new total)");
+  cmd->add_option("--resume", o->resume,
+                  "Continue the run in this directory exactly where it stopped (--steps: the new "
+                  "total; --decay-steps, --lr, --min-lr, --warmup, --eval-every may change too)");
+  cmd->add_option("--init-from", o->init_from,
+                  "Start a new run (new data, schedule and optimizer) from this training "
+                  "checkpoint's weights, config and tokenizer: fine-tuning")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--save-every", o->save_every,
+                  "Also write last.safetensors every N steps (default 0: once 5 minutes have "
+                  "passed since the last write; every evaluation writes it too). Ctrl-C or "
+                  "SIGTERM ends the step in progress, writes it and exits 130; a second Ctrl-C "
+                  "aborts at once")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
   cmd->callback([cmd, o] { run_train(*cmd, *o); });
 }

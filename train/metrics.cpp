@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -10,13 +13,29 @@
 
 namespace attnlab {
 
+namespace {
+std::string csv_line(const MetricsRow& r) {
+  return fmt::format("{},{:.6f},{},{:.6g},{:.6f},{:.6f},{:.1f},{:.3f}\n", r.step, r.train_loss,
+                     r.val_loss ? fmt::format("{:.6f}", *r.val_loss) : "", r.lr, r.grad_norm,
+                     r.aux_loss, r.tokens_per_s, r.elapsed_s);
+}
+}  // namespace
+
 std::string MetricsLog::to_csv() const {
   std::string out = std::string(kHeader) + "\n";
-  for (const MetricsRow& r : rows_)
-    out += fmt::format("{},{:.6f},{},{:.6g},{:.6f},{:.6f},{:.1f},{:.3f}\n", r.step, r.train_loss,
-                       r.val_loss ? fmt::format("{:.6f}", *r.val_loss) : "", r.lr, r.grad_norm,
-                       r.aux_loss, r.tokens_per_s, r.elapsed_s);
+  for (const MetricsRow& r : rows_) out += csv_line(r);
   return out;
+}
+
+void MetricsLog::append(const std::string& path, const MetricsRow& row) {
+  std::FILE* f = std::fopen(path.c_str(), "a");
+  ATTN_CHECK(f, "cannot append to {}: {}", path, std::strerror(errno));
+  std::fseek(f, 0, SEEK_END);
+  const std::string text =
+      (std::ftell(f) == 0 ? std::string(kHeader) + "\n" : std::string()) + csv_line(row);
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const bool closed = std::fclose(f) == 0;  // flushes
+  ATTN_CHECK(ok && closed, "cannot append to {}", path);
 }
 
 void MetricsLog::write(const std::string& path) const {
@@ -33,6 +52,7 @@ MetricsLog MetricsLog::read(const std::string& path, int64_t max_step) {
   int64_t line_no = 1;
   while (std::getline(in, line)) {
     ++line_no;
+    if (in.eof()) break;  // no newline after it: cut short by a kill
     if (line.empty()) continue;
     std::vector<std::string> f;
     std::stringstream ss(line);

@@ -1,8 +1,10 @@
 // metrics.csv of a run: one row per optimizer step,
 //   step,train_loss,val_loss,lr,grad_norm,aux_loss,tokens_per_s,elapsed_s
-// with val_loss empty on rows without an evaluation. The rows live in memory
-// and the file is rewritten atomically with each checkpoint, so the file
-// always matches the last checkpoint: a resumed run reads it back and goes on.
+// with val_loss empty on rows without an evaluation. The rows live in memory;
+// each is appended to the file (and flushed) as its step ends, and the file is
+// rewritten atomically with each checkpoint. A resumed run reads back the rows
+// up to its checkpoint's step, rewrites the file with them and goes on, so the
+// file never lists a step twice or misses one.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +36,11 @@ class MetricsLog {
 
   std::string to_csv() const;
   void write(const std::string& path) const;  // atomically
-  // Reads a metrics.csv written by write(), keeping the rows up to `max_step`.
+  // Appends one row and flushes (the header first, when the file is new).
+  static void append(const std::string& path, const MetricsRow& row);
+  // Reads a metrics.csv written by write() and append(), keeping the rows up
+  // to `max_step`. A last line without its newline (a process killed while
+  // appending it) is not a row.
   static MetricsLog read(const std::string& path, int64_t max_step);
 
  private:

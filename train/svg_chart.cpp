@@ -129,6 +129,13 @@ std::string line_chart_svg(const std::vector<LineSeries>& series, const ChartLab
         "<polyline class=\"curve\" data-series=\"{}\" fill=\"none\" stroke=\"{}\" "
         "stroke-width=\"2\" points=\"{}\"/>\n",
         escape(series[i].name), color, points);
+    if (labels.label_ends && !series[i].points.empty()) {
+      const auto [ex, ey] = series[i].points.back();
+      svg += fmt::format(
+          "<text class=\"end-value\" x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\" "
+          "font-size=\"11\">{:.4g}</text>\n",
+          x(ex) + 4, y(ey) + 4, color, ey);
+    }
     const double ly = kTop + 10 + 20.0 * static_cast<double>(i);
     svg += fmt::format(
         "<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"3\"/>\n"

@@ -1,6 +1,6 @@
-// Small, dependency-free SVG charts for the survey: a line chart (one curve
-// per series, e.g. validation loss against step) and a bar chart (one bar per
-// category). The SVG is plain XML that any browser shows; axes carry labels
+// Small, dependency-free SVG charts for the survey and `attnlab plot`: a line
+// chart (one curve per series, e.g. validation loss against step) and a bar
+// chart (one bar per category). The SVG is plain XML that any browser shows; axes carry labels
 // with units, ticks at round numbers, and a legend.
 #pragma once
 
@@ -17,8 +17,9 @@ struct LineSeries {
 
 struct ChartLabels {
   std::string title;
-  std::string x_label;  // with its unit, e.g. "step"
-  std::string y_label;  // e.g. "validation loss (nats/char)"
+  std::string x_label;      // with its unit, e.g. "step"
+  std::string y_label;      // e.g. "validation loss (nats/char)"
+  bool label_ends = false;  // write each curve's last value beside its end
 };
 
 std::string line_chart_svg(const std::vector<LineSeries>& series, const ChartLabels& labels);

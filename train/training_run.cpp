@@ -4,9 +4,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <map>
+#include <optional>
 
+#include <nlohmann/json.hpp>
+
+#include "attnlab/models/atomic_file.hpp"
 #include "attnlab/models/checkpoint.hpp"
 #include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/data_parallel.hpp"
@@ -30,6 +35,17 @@ constexpr const char* kDropoutKey = "train.dropout_state";
 constexpr const char* kBestKey = "train.best_val_loss";
 constexpr const char* kValKey = "train.val_loss";
 constexpr const char* kElapsedKey = "train.elapsed_s";
+constexpr const char* kInitFromKey = "train.init_from";
+constexpr const char* kDateKey = "train.date";  // when the checkpoint was written, UTC
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
 
 std::string state_to_string(const Rng::State& s) {
   return fmt::format("{},{},{},{}", s[0], s[1], s[2], s[3]);
@@ -82,17 +98,36 @@ struct Run {
   std::unique_ptr<Trainer> trainer;
   MetricsLog metrics;
   double best_val = INFINITY, last_val = NAN, elapsed_base = 0;
+  std::string init_from;  // the checkpoint a fine-tuning run started from
 
   std::string last_path() const { return (fs::path(dir) / "last.safetensors").string(); }
   std::string best_path() const { return (fs::path(dir) / "best.safetensors").string(); }
   std::string metrics_path() const { return (fs::path(dir) / "metrics.csv").string(); }
+  std::string settings_path() const { return (fs::path(dir) / "settings.json").string(); }
+
+  // settings.json: the run's settings and model config for a reader, written
+  // when the run starts or resumes (a resume may change the schedule). The
+  // checkpoints hold the same, which is what a resume reads.
+  void write_settings_file() const {
+    nlohmann::ordered_json j;
+    j["settings"] = nlohmann::ordered_json::parse(settings.to_json());
+    j["config"] = nlohmann::ordered_json::parse(config_to_json(model->config()));
+    if (!init_from.empty()) j["init_from"] = init_from;
+    write_file_atomically(settings_path(), j.dump(2) + "\n");
+  }
 
   std::map<std::string, std::string> metadata(double elapsed, const TrainerState& st) const {
-    return {
-        {"tokenizer", data->tokenizer().to_json()},  {kSettingsKey, settings.to_json()},
-        {kStepKey, std::to_string(st.step)},         {kSamplerKey, state_to_string(st.sampler)},
-        {kDropoutKey, state_to_string(st.dropout)},  {kBestKey, fmt::format("{:.17g}", best_val)},
-        {kValKey, fmt::format("{:.17g}", last_val)}, {kElapsedKey, fmt::format("{:.6f}", elapsed)}};
+    std::map<std::string, std::string> meta{{"tokenizer", data->tokenizer().to_json()},
+                                            {kSettingsKey, settings.to_json()},
+                                            {kStepKey, std::to_string(st.step)},
+                                            {kSamplerKey, state_to_string(st.sampler)},
+                                            {kDropoutKey, state_to_string(st.dropout)},
+                                            {kBestKey, fmt::format("{:.17g}", best_val)},
+                                            {kValKey, fmt::format("{:.17g}", last_val)},
+                                            {kElapsedKey, fmt::format("{:.6f}", elapsed)},
+                                            {kDateKey, utc_now()}};
+    if (!init_from.empty()) meta[kInitFromKey] = init_from;
+    return meta;
   }
 
   // Saves best when the validation loss improved, metrics.csv, and last (with
@@ -118,7 +153,8 @@ struct Run {
   }
 };
 
-RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
+RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output,
+                      const RunControl& control) {
   // --threads 0: every core or one, whichever is faster now (threads.hpp).
   ThreadCountTuner threads(static_cast<int>(run.settings.threads));
   Trainer& trainer = *run.trainer;
@@ -131,6 +167,16 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
   double step_seconds = 0;           // training time of this session, evaluations excluded
   double communication_seconds = 0;  // of it, in collectives (data_parallel.hpp)
   int64_t steps_this_session = 0;
+  auto last_save = Clock::now();
+  // Several ranks must save and stop at the same step: there, a stop request
+  // (a flag of one process) is not heeded, and saves go by steps only.
+  const bool alone = run.ranks.size() == 1;
+  auto stop_requested = [&] { return alone && control.stop && control.stop->load(); };
+  auto save_due = [&](int64_t step) {
+    return control.save_every > 0 ? step % control.save_every == 0
+                                  : alone && control.save_interval_s > 0 &&
+                                        seconds_since(last_save) >= control.save_interval_s;
+  };
 
   auto evaluate_and_save = [&](MetricsRow* row) {
     run.last_val = trainer.evaluate(Split::kVal);
@@ -139,6 +185,7 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
     run.best_val = std::min(run.best_val, run.last_val);
     const double elapsed = run.elapsed_base + seconds_since(start);
     run.save(elapsed, improved);
+    last_save = Clock::now();
     if (print)
       progress.note(fmt::format("step {}: val loss {:.4f}, perplexity {:.2f}, {:.4f} bits/byte{}",
                                 trainer.steps_done(), run.last_val, std::exp(run.last_val),
@@ -182,7 +229,16 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
       progress.update(r.step, r.loss, row.tokens_per_s, per_step * (total_steps - r.step));
     }
     run.metrics.add(row);
-    if (eval_now) evaluate_and_save(&run.metrics.last());
+    if (eval_now) {
+      evaluate_and_save(&run.metrics.last());  // rewrites metrics.csv, this row included
+    } else {
+      if (run.ranks.is_root()) MetricsLog::append(run.metrics_path(), row);
+      if (stop_requested() || save_due(r.step)) {
+        run.save(run.elapsed_base + seconds_since(start), /*improved=*/false);
+        last_save = Clock::now();
+      }
+    }
+    if (stop_requested()) break;
   }
   if (print) progress.finish();
   return {.steps = trainer.steps_done(),
@@ -193,7 +249,8 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output) {
           .ranks = run.ranks.size(),
           .session_steps = steps_this_session,
           .step_seconds = step_seconds,
-          .communication_seconds = communication_seconds};
+          .communication_seconds = communication_seconds,
+          .stopped = trainer.steps_done() < total_steps};
 }
 
 // Refuses ranks that would not train the same run: other settings (but the
@@ -233,7 +290,8 @@ int64_t corpus_vocab_size(const std::string& data_path) {
   return CharTokenizer::from_corpus(read_text_file(data_path)).vocab_size();
 }
 
-RunSummary start_run(const NewRun& spec, const RunOutput& output, Communicator* ranks) {
+RunSummary start_run(const NewRun& spec, const RunOutput& output, Communicator* ranks,
+                     const RunControl& control) {
   spec.settings.validate();
   ATTN_CHECK(!spec.out_dir.empty(), "no run directory: give --out RUN_DIR");
   const fs::path dir(spec.out_dir);
@@ -247,34 +305,59 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output, Communicator* 
   }
   run.dir = spec.out_dir;
   run.settings = spec.settings;
-  const int64_t seq_len = spec.settings.seq_len ? spec.settings.seq_len : spec.config.max_seq_len;
-  ATTN_CHECK(seq_len <= spec.config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
-             seq_len, spec.config.max_seq_len);
-  run.data = open_training_data(spec.settings.data_path, seq_len);
-  ATTN_CHECK(run.data->tokenizer().vocab_size() <= spec.config.vocab_size,
+  // Fine-tuning: the checkpoint's config, weights and tokenizer (its token ids
+  // are what the weights mean).
+  std::optional<Checkpoint> init;
+  if (!spec.init_from.empty()) {
+    init = read_checkpoint(spec.init_from);
+    ATTN_CHECK(!init->meta("tokenizer").empty(),
+               "--init-from {}: has no tokenizer (metadata key 'tokenizer'), so the token ids its "
+               "weights were trained on are unknown",
+               spec.init_from);
+    run.init_from = spec.init_from;
+  }
+  const ModelConfig& config = init ? init->config : spec.config;
+  const int64_t seq_len = spec.settings.seq_len ? spec.settings.seq_len : config.max_seq_len;
+  ATTN_CHECK(seq_len <= config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
+             seq_len, config.max_seq_len);
+  if (init) {
+    try {
+      run.data = open_training_data(spec.settings.data_path, seq_len,
+                                    tokenizer_from_json(init->meta("tokenizer")));
+    } catch (const Error& e) {
+      throw Error(
+          fmt::format("{} (with the tokenizer of --init-from {})", e.what(), spec.init_from));
+    }
+  } else {
+    run.data = open_training_data(spec.settings.data_path, seq_len);
+  }
+  ATTN_CHECK(run.data->tokenizer().vocab_size() <= config.vocab_size,
              "the data {} has a vocabulary of {} tokens ({}) but the model's vocab_size is {}",
              spec.settings.data_path, run.data->tokenizer().vocab_size(),
-             run.data->tokenizer().describe(), spec.config.vocab_size);
+             run.data->tokenizer().describe(), config.vocab_size);
   if (run.settings.decay_steps == 0) run.settings.decay_steps = run.settings.steps;
-  run.model = std::make_unique<LanguageModel>(spec.config, DType::F32, run.settings.seed,
-                                              run.settings.dropout);
-  check_same_run(run, spec.config, "");
+  run.model =
+      std::make_unique<LanguageModel>(config, DType::F32, run.settings.seed, run.settings.dropout);
+  if (init) run.model->load_parameters(init->parameters, spec.init_from);
+  check_same_run(run, config, "");
   run.trainer = std::make_unique<Trainer>(*run.model, *run.data, run.settings, &run.ranks);
   if (run.ranks.is_root()) {  // only rank 0 writes
     std::error_code ec;
     fs::create_directories(dir, ec);
     ATTN_CHECK(!ec, "cannot create the run directory {}: {}", spec.out_dir, ec.message());
+    run.write_settings_file();
   }
   if (!output.quiet && run.ranks.is_root())
-    fmt::print("training {} ({} parameters) on {} ({} tokens, V={}) for {} steps into {}\n",
-               attention_name(spec.config.attention), spec.config.parameter_count(),
-               spec.settings.data_path, run.data->size(Split::kTrain) + run.data->size(Split::kVal),
+    fmt::print("training {} ({} parameters{}) on {} ({} tokens, V={}) for {} steps into {}\n",
+               attention_name(config.attention), config.parameter_count(),
+               init ? ", from " + spec.init_from : "", spec.settings.data_path,
+               run.data->size(Split::kTrain) + run.data->size(Split::kVal),
                run.data->tokenizer().vocab_size(), run.settings.steps, spec.out_dir);
-  return train_loop(run, run.settings.steps, output);
+  return train_loop(run, run.settings.steps, output, control);
 }
 
-RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_steps,
-                      const RunOutput& output, Communicator* ranks) {
+RunSummary resume_run(const std::string& out_dir, const ResumeChanges& changes,
+                      const RunOutput& output, Communicator* ranks, const RunControl& control) {
   Run run(ranks);
   run.dir = out_dir;
   ATTN_CHECK(fs::is_directory(out_dir), "--resume {}: no such run directory", out_dir);
@@ -286,10 +369,19 @@ RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_s
     ATTN_CHECK(ck.metadata.count(key), "{}: not a training checkpoint (no {} in its metadata)",
                what, key);
   run.settings = TrainSettings::from_json(ck.meta(kSettingsKey), what);
-  if (total_steps) {
-    ATTN_CHECK(*total_steps >= 0, "--steps must be ≥ 0, got {}", *total_steps);
-    run.settings.steps = *total_steps;
+  run.init_from = ck.meta(kInitFromKey);
+  const int64_t old_decay_steps = run.settings.decay_steps;
+  if (changes.steps) {
+    ATTN_CHECK(*changes.steps >= 0, "--steps must be ≥ 0, got {}", *changes.steps);
+    run.settings.steps = *changes.steps;
   }
+  if (changes.decay_steps)
+    run.settings.decay_steps = *changes.decay_steps ? *changes.decay_steps : run.settings.steps;
+  if (changes.warmup) run.settings.warmup = *changes.warmup;
+  if (changes.eval_every) run.settings.eval_every = *changes.eval_every;
+  if (changes.lr) run.settings.lr = *changes.lr;
+  if (changes.min_lr) run.settings.min_lr = *changes.min_lr;
+  run.settings.validate();
   const auto tokenizer = tokenizer_from_json(ck.meta("tokenizer"));
   const int64_t seq_len = run.settings.seq_len ? run.settings.seq_len : ck.config.max_seq_len;
   run.data = open_training_data(run.settings.data_path, seq_len, tokenizer);
@@ -324,9 +416,23 @@ RunSummary resume_run(const std::string& out_dir, std::optional<int64_t> total_s
   ATTN_CHECK(run.settings.steps >= st.step,
              "--steps {} is below the run's step {}: --steps is the run's total",
              run.settings.steps, st.step);
-  if (!output.quiet && run.ranks.is_root())
+  if (run.ranks.is_root()) {
+    // Rows appended after the checkpoint are gone with the steps they log:
+    // the file goes back to the checkpoint's rows before new ones are appended.
+    run.metrics.write(run.metrics_path());
+    run.write_settings_file();
+  }
+  if (!output.quiet && run.ranks.is_root()) {
     fmt::print("resuming {} at step {} of {}\n", out_dir, st.step, run.settings.steps);
-  return train_loop(run, run.settings.steps, output);
+    if (!changes.decay_steps && run.settings.steps > old_decay_steps)
+      fmt::print(stderr,
+                 "warning: the learning rate decays until step {} (--decay-steps): steps {} to "
+                 "{} run at the minimum, --min-lr {}; to decay over the new steps too, resume "
+                 "with --decay-steps {}\n",
+                 old_decay_steps, std::max(st.step, old_decay_steps) + 1, run.settings.steps,
+                 run.settings.min_lr, run.settings.steps);
+  }
+  return train_loop(run, run.settings.steps, output, control);
 }
 
 }  // namespace attnlab

@@ -75,7 +75,8 @@ std::optional<int64_t> run_file_writer(const std::string& file) {
     return !s.empty() &&
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
   };
-  for (const char* name : {"last.safetensors", "best.safetensors", "metrics.csv"}) {
+  for (const char* name :
+       {"last.safetensors", "best.safetensors", "metrics.csv", "settings.json"}) {
     if (file == name) return 0;
     const std::string prefix = std::string(name) + ".tmp.";
     if (file.rfind(prefix, 0) != 0) continue;

@@ -268,8 +268,8 @@ TEST_CASE("two train --out D started together: one trains, the other is refused"
     first_won += r.winner == 0 ? 1 : 0;
     locked += r.locked ? 1 : 0;
     const uint64_t seed = r.winner == 0 ? 1 : 2;
-    CHECK(entries(dir) ==
-          std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
+    CHECK(entries(dir) == std::vector<std::string>{"best.safetensors", "last.safetensors",
+                                                   "metrics.csv", "settings.json"});
     const Checkpoint last = read_checkpoint(dir + "/last.safetensors");
     CHECK(TrainSettings::from_json(last.meta("train.settings"), "last").seed == seed);
     CHECK(TrainSettings::from_json(
@@ -300,8 +300,8 @@ TEST_CASE("two train --resume D started together: one continues the run, the oth
     const RaceResult r =
         race(s, resume, resume, dir, [](int code, const std::string& err) { return code == 0; });
     locked += r.locked ? 1 : 0;
-    CHECK(entries(dir) ==
-          std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
+    CHECK(entries(dir) == std::vector<std::string>{"best.safetensors", "last.safetensors",
+                                                   "metrics.csv", "settings.json"});
     CHECK(read_checkpoint(dir + "/last.safetensors").meta("train.step") == std::to_string(total));
     CHECK(metrics_steps(dir + "/metrics.csv") == one_to(total));
   }
@@ -369,7 +369,8 @@ TEST_CASE("train and survey into the same directory: the second is refused, nami
     REQUIRE(wait_for(train) == 128 + SIGKILL);
     for (const std::string& name : entries(dir))  // no survey file, no survey run
       CHECK((name == "last.safetensors" || name == "best.safetensors" || name == "metrics.csv" ||
-             name == ".attnlab.lock" || name.find(".tmp.") != std::string::npos));
+             name == "settings.json" || name == ".attnlab.lock" ||
+             name.find(".tmp.") != std::string::npos));
     // The killed run's lock file stays, unlocked: the next writer runs at once.
     const int64_t step = std::stoll(read_checkpoint(dir + "/last.safetensors").meta("train.step"));
     const Process resumed = s.start({"train", "--resume", dir, "--steps", std::to_string(step + 1),

@@ -1,8 +1,10 @@
 // Whole training runs on a small corpus: the loss falls, resume is bit-exact,
-// accumulation equals a bigger batch, the NaN guard stops cleanly, and
-// metrics.csv has its columns.
+// accumulation equals a bigger batch, the NaN guard stops cleanly, a stop
+// request saves and resumes, and metrics.csv has its columns and survives a
+// row cut short.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -120,7 +122,7 @@ TEST_CASE("resume is bit-exact: 2N steps == N steps resumed to 2N") {
     start_run({config, s, dir.file("whole")}, {.quiet = true});
     s.steps = 10;
     start_run({config, s, dir.file("halves")}, {.quiet = true});
-    resume_run(dir.file("halves"), 20, {.quiet = true});
+    resume_run(dir.file("halves"), {.steps = 20}, {.quiet = true});
     const Checkpoint a = read_checkpoint(dir.file("whole/last.safetensors"));
     const Checkpoint b = read_checkpoint(dir.file("halves/last.safetensors"));
     CHECK(a.meta("train.step") == "20");
@@ -187,7 +189,7 @@ TEST_CASE("bad runs are refused with their messages") {
                        doctest::Contains("already holds a run: continue it with --resume"), Error);
   CHECK_THROWS_WITH_AS(resume_run(dir.file("nothing"), {}, {.quiet = true}),
                        doctest::Contains("no such run directory"), Error);
-  CHECK_THROWS_WITH_AS(resume_run(dir.file("run"), 5, {.quiet = true}),
+  CHECK_THROWS_WITH_AS(resume_run(dir.file("run"), {.steps = 5}, {.quiet = true}),
                        doctest::Contains("--steps 5 is below the run's step 20"), Error);
   std::ofstream(dir.file("empty.txt")).flush();
   s.data_path = dir.file("empty.txt");
@@ -206,4 +208,39 @@ TEST_CASE("bad runs are refused with their messages") {
                        "--seq-len 17 exceeds the model's max_seq_len 16", Error);
   CHECK(!fs::exists(dir.file("r2")));
   CHECK(!fs::exists(dir.file("r5")));
+}
+
+TEST_CASE("RunControl::stop ends the run after the step in progress, saved, and it resumes") {
+  TempDir dir;
+  const std::string corpus = small_corpus(dir);
+  const ModelConfig config = tiny_config(corpus_vocab_size(corpus));
+  TrainSettings s = tiny_settings(corpus);
+  const std::atomic<bool> stop{true};  // asked before the first step: one step is done
+  const RunSummary r =
+      start_run({config, s, dir.file("run")}, {.quiet = true}, nullptr, {.stop = &stop});
+  CHECK(r.stopped);
+  CHECK(r.steps == 1);
+  CHECK(read_checkpoint(dir.file("run/last.safetensors")).meta("train.step") == "1");
+  CHECK(MetricsLog::read(dir.file("run/metrics.csv"), 1 << 30).rows().size() == 1);
+  const RunSummary rest = resume_run(dir.file("run"), {}, {.quiet = true});
+  CHECK(!rest.stopped);
+  CHECK(rest.steps == s.steps);
+  CHECK(MetricsLog::read(dir.file("run/metrics.csv"), 1 << 30).rows().size() ==
+        static_cast<size_t>(s.steps));
+}
+
+TEST_CASE("metrics.csv: rows are appended as steps end; a line cut short by a kill is no row") {
+  TempDir dir;
+  const std::string path = dir.file("metrics.csv");
+  for (int64_t step = 1; step <= 3; ++step) {
+    MetricsRow row;
+    row.step = step;
+    MetricsLog::append(path, row);
+  }
+  CHECK(MetricsLog::read(path, 100).rows().size() == 3);
+  CHECK(MetricsLog::read(path, 2).rows().size() == 2);
+  std::ofstream(path, std::ios::app) << "4,1.0";  // a kill in the middle of the fourth row
+  const auto rows = MetricsLog::read(path, 100).rows();
+  REQUIRE(rows.size() == 3);
+  CHECK(rows.back().step == 3);
 }
