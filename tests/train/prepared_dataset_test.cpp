@@ -247,7 +247,7 @@ TEST_CASE("a run on a prepared dataset resumes exactly, and carries the dataset'
   start_run({config, s, tmp / "straight"}, {.quiet = true});
   s.steps = 3;
   start_run({config, s, tmp / "resumed"}, {.quiet = true});
-  const RunSummary r = resume_run(tmp / "resumed", 6, {.quiet = true});
+  const RunSummary r = resume_run(tmp / "resumed", {.steps = 6}, {.quiet = true});
   CHECK(r.steps == 6);
   CHECK(r.val_bits_per_byte > 0);
   const SafetensorsFile a = read_safetensors(tmp / "straight/last.safetensors");
