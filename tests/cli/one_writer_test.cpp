@@ -223,8 +223,8 @@ TEST_CASE("a second writer while the first holds D is refused and changes nothin
 
   // A new run holds it.
   refused_while_held(s.start(s.train(dir, 1, 600, 0)));
-  CHECK(entries(dir) ==
-        std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
+  CHECK(entries(dir) == std::vector<std::string>{"best.safetensors", "last.safetensors",
+                                                 "metrics.csv", "settings.json"});
   CHECK(TrainSettings::from_json(read_checkpoint(dir + "/last.safetensors").meta("train.settings"),
                                  "last")
             .seed == 1);
@@ -232,8 +232,8 @@ TEST_CASE("a second writer while the first holds D is refused and changes nothin
 
   // A resumed run holds it.
   refused_while_held(s.start(resume(1200)));
-  CHECK(entries(dir) ==
-        std::vector<std::string>{"best.safetensors", "last.safetensors", "metrics.csv"});
+  CHECK(entries(dir) == std::vector<std::string>{"best.safetensors", "last.safetensors",
+                                                 "metrics.csv", "settings.json"});
   CHECK(read_checkpoint(dir + "/last.safetensors").meta("train.step") == "1200");
   CHECK(metrics_steps(dir + "/metrics.csv") == one_to(1200));
 }
