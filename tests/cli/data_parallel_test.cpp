@@ -303,9 +303,10 @@ TEST_CASE("data-parallel: a killed rank ends the job at once, and --resume goes 
   for (const auto& entry : fs::directory_iterator(out)) {
     if (OutputLock::is_lock_file(entry.path())) continue;
     const std::string name = entry.path().filename();
-    CHECK_MESSAGE((name == "last.safetensors" || name == "best.safetensors" ||
-                   name == "metrics.csv" || name.find(".tmp.") != std::string::npos),
-                  name);
+    CHECK_MESSAGE(
+        (name == "last.safetensors" || name == "best.safetensors" || name == "metrics.csv" ||
+         name == "settings.json" || name.find(".tmp.") != std::string::npos),
+        name);
   }
   const Checkpoint last = read_checkpoint(out + "/last.safetensors");
   const int64_t step = std::stoll(last.meta("train.step"));
