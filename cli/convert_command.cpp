@@ -17,6 +17,7 @@ namespace {
 
 struct ConvertOptions {
   std::string checkpoint, out;
+  std::string weights = "f32";
   uint64_t seed = 0;
   bool quiet = false;
 };
@@ -27,7 +28,9 @@ void run_convert(const ConvertOptions& o) {
   ATTN_CHECK(!fs::equivalent(o.checkpoint, o.out, ec),
              "--out {} is the training checkpoint itself; write the decoder to another file",
              o.out);
-  const DecoderAgreement a = convert_checkpoint(o.checkpoint, o.out, o.seed);
+  const WeightFormat format = parse_weight_format(o.weights);
+  PackedAgreement packed;
+  const DecoderAgreement a = convert_checkpoint(o.checkpoint, o.out, o.seed, 0, format, &packed);
   if (o.quiet) return;
   const DecoderWeights w = read_decoder_weights(o.out);
   const ModelConfig& c = w.config;
@@ -36,11 +39,25 @@ void run_convert(const ConvertOptions& o) {
       "(B={} × T={}, {} tokens prefilled, then one step per token): largest difference {:.2g} "
       "of the logits' size (tolerance {:.0e})\n",
       a.batch, a.seq_len, a.prefill_tokens, a.max_relative_error, a.tolerance);
+  if (format != WeightFormat::F32)
+    fmt::print(
+        "checked: the {} decoder computes with its stored values (largest difference {:.2g} from "
+        "an f64 decoder of them, tolerance {:.0e}); rounding the weights moved the logits by "
+        "{:.2g} of their size{}\n",
+        o.weights, packed.max_relative_error, packed.tolerance, packed.rounding_error,
+        packed.rounding_tolerance > 0
+            ? fmt::format(" (tolerance {:.0e})", packed.rounding_tolerance)
+            : " (a MoE: not bounded, a token may change experts; eval measures the loss)");
   const int64_t per_token = c.kv_cache_floats_per_token();
+  int64_t packed_bytes = 0;
+  for (const auto& [name, m] : w.packed) packed_bytes += m.bytes();
   fmt::print(
-      "wrote {}: {} decoder, {} layers, KV cache {} numbers ({} bytes in f32) per token{}\n", o.out,
-      attention_name(c.attention), c.n_layers, per_token, per_token * 4,
-      c.attention == AttentionKind::MLA ? "; w_uk absorbed into w_uq_uk, w_uv into wo_uv" : "");
+      "wrote {}: {} decoder, {} layers, KV cache {} numbers ({} bytes in f32) per token{}{}\n",
+      o.out, attention_name(c.attention), c.n_layers, per_token, per_token * 4,
+      c.attention == AttentionKind::MLA ? "; w_uk absorbed into w_uq_uk, w_uv into wo_uv" : "",
+      w.packed.empty() ? ""
+                       : fmt::format("; matrices in {} ({:.3g} MB as stored, embedding included)",
+                                     o.weights, static_cast<double>(packed_bytes) / 1e6));
 }
 
 }  // namespace
@@ -55,6 +72,11 @@ void add_convert_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", opts->out, "Decoder checkpoint to write (.safetensors)")->required();
+  cmd->add_option("--weights", opts->weights,
+                  "How the decoder stores its matrices: f32 (default), bf16, or int8 with one "
+                  "scale per group of 32 (norms, biases, routers stay f32); decoding reads them "
+                  "as stored")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}));
   cmd->add_option("--seed", opts->seed, "Seed of the random prompt of the check (default 0)")
       ->check(kSeed);
   cmd->add_flag("--quiet", opts->quiet, "Print nothing but errors");

@@ -1,13 +1,17 @@
 // attnlab eval: the validation loss of a checkpoint, as perplexity and bits
 // per byte of UTF-8 text too (loss · tokens / (ln 2 · bytes): one scale for
-// character and subword models).
+// character and subword models). A decoder checkpoint (attnlab convert, any
+// --weights) is evaluated through the decoder, teacher-forced
+// (train/decoder_evaluation.hpp), on the same windows.
 #include <fmt/format.h>
 
 #include <cmath>
 
 #include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
 #include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/dataset.hpp"
+#include "attnlab/train/decoder_evaluation.hpp"
 #include "attnlab/train/prepared_dataset.hpp"
 #include "attnlab/train/tokenizer_loader.hpp"
 #include "attnlab/train/trainer.hpp"
@@ -22,9 +26,36 @@ struct EvalOptions {
   int64_t batches = 100, batch_size = 12, seq_len = 0, threads = 0;
 };
 
+// A decoder checkpoint: its weights as stored, through the KV-cached decoder.
+void run_decoder_eval(const EvalOptions& o, const SafetensorsFile& file) {
+  const DecoderWeights w = decoder_weights_from_file(file, DType::F32);
+  const std::string tokenizer_json = w.meta("tokenizer");
+  ATTN_CHECK(!tokenizer_json.empty(),
+             "{}: has no tokenizer in its metadata, so its text cannot be encoded (eval needs a "
+             "decoder converted from a checkpoint written by attnlab train)",
+             o.checkpoint);
+  const auto tokenizer = tokenizer_from_json(tokenizer_json);
+  const int64_t seq_len = o.seq_len ? o.seq_len : w.config.max_seq_len;
+  ATTN_CHECK(seq_len <= w.config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
+             seq_len, w.config.max_seq_len);
+  const auto data =
+      open_training_data(o.data.empty() ? default_corpus() : o.data, seq_len, tokenizer);
+  const double loss =
+      decoder_validation_loss(w, data->eval_batches(Split::kVal, o.batches, o.batch_size, seq_len));
+  fmt::print(
+      "val loss {:.4f}  perplexity {:.3f}  bits/byte {:.4f}  ({} batches of {}×{}, {}; decoder, "
+      "{} weights)\n",
+      loss, std::exp(loss), bits_per_byte(loss, data->bytes_per_token(Split::kVal)), o.batches,
+      o.batch_size, seq_len, data->tokenizer().describe(), weight_format_name(w.weights));
+}
+
 void run_eval(const EvalOptions& o) {
   set_num_threads(static_cast<int>(o.threads));
-  const Checkpoint ck = read_checkpoint(o.checkpoint);
+  const SafetensorsFile file = read_safetensors(o.checkpoint);
+  const auto format = file.metadata.find("format");
+  if (format != file.metadata.end() && format->second == kDecoderFormat)
+    return run_decoder_eval(o, file);
+  const Checkpoint ck = read_checkpoint(file);
   ATTN_CHECK(ck.metadata.count("tokenizer"),
              "{}: has no tokenizer in its metadata, so its text cannot be encoded (eval needs a "
              "checkpoint written by attnlab train)",
@@ -53,7 +84,8 @@ void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand("eval", "Validation loss, perplexity and bits per byte");
   cmd->add_option("--checkpoint", o->checkpoint,
-                  "Checkpoint (.safetensors) written by attnlab train")
+                  "Checkpoint (.safetensors) written by attnlab train, or a decoder checkpoint "
+                  "of attnlab convert (evaluated through the decoder, as stored)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--data", o->data,

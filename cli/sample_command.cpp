@@ -94,13 +94,17 @@ void run_sample(const SampleOptions& o) {
   ATTN_CHECK(!prompt.empty(), "{}: the prompt is empty: generation needs at least one token",
              prompt_flag);
 
-  // The KV cache is allocated for the whole context, max_seq_len from the file:
-  // refuse, with the estimate, a model that does not fit, before allocating.
+  // The KV cache is allocated for the whole context, max_seq_len from the file,
+  // for every sample of the batch: refuse, with the estimate, a model that
+  // does not fit, before allocating.
   check_memory_fits(
-      estimate_sampling_memory(config, 1, config.max_seq_len, /*weights_loaded=*/true), "sampling",
-      fmt::format("the KV cache is allocated for the model's max_seq_len of {}",
-                  config.max_seq_len));
-  Decoder decoder(weights, DType::F32, {.batch = 1});
+      estimate_sampling_memory(config, o.num_samples, config.max_seq_len, /*weights_loaded=*/true),
+      "sampling",
+      fmt::format("the KV cache is allocated for the model's max_seq_len of {}{}",
+                  config.max_seq_len,
+                  o.num_samples > 1 ? fmt::format(" × {} samples", o.num_samples) : ""));
+  // The samples decode as one batch: each step feeds a token of every one.
+  Decoder decoder(weights, DType::F32, {.batch = o.num_samples});
   const bool random = !(o.sampling.greedy || o.sampling.temperature == 0 || o.sampling.top_k == 1);
   const uint64_t seed =
       o.seed ? *o.seed : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
@@ -112,43 +116,57 @@ void run_sample(const SampleOptions& o) {
                  "the last {} (--no-slide refuses instead)\n",
                  decoder.max_len(), std::max<int64_t>(1, decoder.max_len() / 2));
   }
+  const GenerateOptions g{.max_new_tokens = o.tokens,
+                          .sampling = o.sampling,
+                          .seed = seed,  // sample n: seed + n (wraps: any seed works)
+                          .slide = !o.no_slide,
+                          .vocab_limit = tokenizer.vocab_size(),
+                          .threads = &threads};
+  // One sample streams as it is generated; several are printed when the
+  // batch is done, one after another. The prompt is echoed with the first new
+  // token, so that a refusal (a context too short, say) prints nothing but
+  // the error.
+  std::vector<StreamDecoder> texts(o.num_samples, StreamDecoder(tokenizer));
+  std::vector<std::string> outputs(o.num_samples);
+  std::vector<bool> echoed(o.num_samples, false);
+  const std::vector<GenerateResult> results =
+      generate_batch(decoder, prompt, g, [&](int64_t n, int32_t id) {
+        std::string piece = (echoed[n] ? "" : prompt_text) + texts[n].push(id);
+        echoed[n] = true;
+        if (o.num_samples == 1)
+          write_out(piece);
+        else
+          outputs[n] += piece;
+      });
   for (int64_t n = 0; n < o.num_samples; ++n) {
     if (n > 0) write_out("---\n");
-    GenerateOptions g{.max_new_tokens = o.tokens,
-                      .sampling = o.sampling,
-                      .seed = seed + static_cast<uint64_t>(n),  // wraps: any seed works
-                      .slide = !o.no_slide,
-                      .vocab_limit = tokenizer.vocab_size(),
-                      .threads = &threads};
-    // The prompt is echoed with the first new token, so that a refusal (a
-    // context too short, say) prints nothing but the error.
-    StreamDecoder text(tokenizer);
-    bool echoed = false;
-    const GenerateResult r = generate(decoder, prompt, g, [&](int32_t id) {
-      write_out(echoed ? text.push(id) : prompt_text + text.push(id));
-      echoed = true;
-    });
-    write_out((echoed ? "" : prompt_text) + text.finish() + "\n");
-    if (o.quiet) continue;
-    if (random && !o.seed && n == 0)  // after the text: a refusal prints nothing but the error
-      fmt::print(stderr, "seed {} (--seed {} repeats this sample)\n", seed, seed);
-    const int n_threads = threads.threads();
-    fmt::print(stderr,
-               "{}{} tokens: prompt of {} prefilled in {:.1f} ms, then {:.0f} tokens/s ({} "
-               "attention, batch 1, {} thread{}{}{})\n",
-               o.num_samples > 1 ? fmt::format("sample {} (seed {}): ", n + 1, g.seed) : "",
-               r.tokens.size(), r.prompt_tokens, r.prefill_seconds * 1e3, r.tokens_per_second(),
-               attention_name(config.attention), n_threads, n_threads == 1 ? "" : "s",
-               o.threads == 0 ? " at the end, chosen by measuring" : "",
-               r.slides ? fmt::format(", window slid {} times", r.slides) : "");
-    if (n + 1 < o.num_samples) continue;
-    const int64_t cached = r.cache_bytes / std::max<int64_t>(1, decoder.cache_bytes_per_token());
-    fmt::print(stderr,
-               "KV cache: {} bytes holding {} tokens ({} bytes per token over {} layers, f32); {} "
-               "bytes allocated for max_seq_len {}\n",
-               r.cache_bytes, cached, decoder.cache_bytes_per_token(), config.n_layers,
-               decoder.cache_capacity_bytes(), decoder.max_len());
+    write_out(outputs[n] + (echoed[n] ? "" : prompt_text) + texts[n].finish() + "\n");
   }
+  if (o.quiet) return;
+  if (random && !o.seed)  // after the text: a refusal prints nothing but the error
+    fmt::print(stderr, "seed {} (--seed {} repeats {})\n", seed, seed,
+               o.num_samples > 1 ? "these samples; sample n uses seed + n" : "this sample");
+  const GenerateResult& r = results.front();
+  const int n_threads = threads.threads();
+  fmt::print(stderr,
+             "{} tokens{}: prompt of {} prefilled in {:.1f} ms, then {:.0f} tokens/s ({} "
+             "attention, batch {}, {} thread{}{}{}){}\n",
+             r.tokens.size(), o.num_samples > 1 ? " per sample" : "", r.prompt_tokens,
+             r.prefill_seconds * 1e3, r.tokens_per_second() * static_cast<double>(o.num_samples),
+             attention_name(config.attention), o.num_samples, n_threads, n_threads == 1 ? "" : "s",
+             o.threads == 0 ? " at the end, chosen by measuring" : "",
+             r.slides ? fmt::format(", window slid {} times", r.slides) : "",
+             weights.weights == WeightFormat::F32
+                 ? ""
+                 : fmt::format(" with {} weights", weight_format_name(weights.weights)));
+  const int64_t cached = r.cache_bytes / std::max<int64_t>(1, decoder.cache_bytes_per_token());
+  fmt::print(stderr,
+             "KV cache: {} bytes holding {} tokens{} ({} bytes per token over {} layers, f32); {} "
+             "bytes allocated for max_seq_len {}\n",
+             r.cache_bytes * o.num_samples, cached,
+             o.num_samples > 1 ? fmt::format(" of each of {} samples", o.num_samples) : "",
+             decoder.cache_bytes_per_token(), config.n_layers, decoder.cache_capacity_bytes(),
+             decoder.max_len());
 }
 
 }  // namespace
@@ -171,9 +189,10 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("-n,--tokens", o->tokens, "Tokens to generate per sample (default 200)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd->add_option("--num-samples", o->num_samples,
-                  "Samples to generate, separated by a line '---'; sample i uses seed + i "
-                  "(default 1)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+                  "Samples to generate, decoded together as one batch and printed one after "
+                  "another, separated by a line '---'; sample i uses seed + i and gets the text "
+                  "it would get alone (default 1)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 12));
   CLI::Option* greedy =
       cmd->add_flag("--greedy", o->sampling.greedy, "Always take the most likely token");
   cmd->add_option("--temperature", o->sampling.temperature,

@@ -14,6 +14,7 @@
 #include "attnlab/nn/moe_routing.hpp"
 #include "attnlab/tensor/attention.hpp"
 #include "attnlab/tensor/blas.hpp"
+#include "attnlab/tensor/packed_matrix.hpp"
 #include "attnlab/tensor/rms_norm.hpp"
 #include "attnlab/tensor/rope.hpp"
 #include "attnlab/tensor/swiglu.hpp"
@@ -21,34 +22,31 @@
 namespace attnlab {
 namespace {
 
-// ------------------------------------------------------------------- BLAS
-// Every product goes through tensor/blas.hpp: the weight matrices with
-// blas::gemm, which shares them among our threads and sends a single row to
-// ?gemv; the small per-head attention products on the calling thread.
-
-// out [rows, n] (row stride ldo) = x [rows, k] (row stride ldx) · w [n, k]ᵀ
-// (+ out when beta = 1): a Linear layer.
-template <typename T>
-void linear(T* out, int64_t ldo, const T* x, int64_t ldx, const Tensor& w, int64_t rows, T beta) {
-  blas::gemm<T>(false, true, rows, w.size(0), w.size(1), T(1), x, ldx, w.data<T>(), w.size(1), beta,
-                out, ldo);
-}
-
 // ---------------------------------------------------------------- weights
+// A weight matrix [n, k]. An f32 decoder keeps it packed as stored
+// (tensor/packed_matrix.hpp: f32, bf16 or int8); an f64 decoder (the tests')
+// keeps the same values widened to f64 in `dense`.
+struct Matrix {
+  PackedMatrix packed;  // f32 decoder
+  Tensor dense;         // f64 decoder
+  int64_t rows() const { return dense.defined() ? dense.size(0) : packed.rows(); }
+  int64_t cols() const { return dense.defined() ? dense.size(1) : packed.cols(); }
+};
+
 struct FfnWeights {
-  Tensor w_in;    // swiglu: [w_gate; w_up] [2F, D]; relu: w_up [F, D]
+  Matrix w_in;    // swiglu: [w_gate; w_up] [2F, D]; relu: w_up [F, D]
   Tensor b_in;    // relu: [F]
-  Tensor w_down;  // [D, F]
+  Matrix w_down;  // [D, F]
   Tensor b_down;  // relu: [D]
 };
 
 struct LayerWeights {
   Tensor attn_norm, ffn_norm;  // [D]
-  Tensor w_in;     // mha/gqa/mqa: [wq; wk; wv]; mla: [w_dq; w_kr; w_dkv]  (rows stacked)
-  Tensor w_q;      // mla: head h's rows are [w_qr,h ; w_uq_uk,h]   [H·(dr + d_c), d_cq]
-  Tensor w_out;    // mha/gqa/mqa: wo [D, H·dh]; mla: wo_uv [D, H·d_c]
+  Matrix w_in;     // mha/gqa/mqa: [wq; wk; wv]; mla: [w_dq; w_kr; w_dkv]  (rows stacked)
+  Matrix w_q;      // mla: head h's rows are [w_qr,h ; w_uq_uk,h]   [H·(dr + d_c), d_cq]
+  Matrix w_out;    // mha/gqa/mqa: wo [D, H·dh]; mla: wo_uv [D, H·d_c]
   FfnWeights ffn;  // dense
-  Tensor router;   // MoE [E, D]
+  Matrix router;   // MoE [E, D]
   std::vector<FfnWeights> experts, shared;  // MoE
 };
 
@@ -78,7 +76,7 @@ Tensor stack_rows(const std::vector<Tensor>& parts, DType dtype) {
 struct Decoder::Impl {
   ModelConfig cfg;
   DType dtype;
-  int64_t B = 1, max_len = 0, chunk = 0, pos = 0;
+  int64_t B = 1, max_len = 0, chunk = 0, chunk_one = 0, pos = 0;
   bool mla = false;
   int64_t D = 0, H = 0, Hkv = 0, V = 0, F = 0, E = 0, top_k = 0;
   int64_t d_cq = 0, d_c = 0, dr = 0;
@@ -88,8 +86,18 @@ struct Decoder::Impl {
   int64_t v_dim = 0;      // width of one head's attention output: dh, or d_c (mla)
   double scale = 1;
 
-  Tensor tok_emb, final_norm, lm_head;
+  Matrix tok_emb, lm_head_untied;
+  const Matrix* lm_head = nullptr;  // &tok_emb when tied
+  Tensor final_norm;
   std::vector<LayerWeights> layers;
+  // The sequences the current run() feeds: Bn of them from sequence seq0 (all
+  // B, or one at a time for prefill_each).
+  int64_t Bn = 1, seq0 = 0;
+  // Products of a step (one token per sequence) run packed_linear, whose
+  // rows do not change each other's bits; a prefill of several tokens runs
+  // BLAS gemm, on the unpacked weights.
+  bool stepping = false;
+  Tensor unpacked;  // f32 scratch for one matrix of a prefill when the weights are not f32
   std::vector<KvCache> kv;
   std::vector<LatentKvCache> latent;
 
@@ -115,6 +123,8 @@ struct Decoder::Impl {
 
   Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o);
 
+  template <typename T>
+  void linear(T* out, int64_t ldo, const T* x, int64_t ldx, const Matrix& w, int64_t rows, T beta);
   template <typename T>
   void run(const int32_t* ids, int64_t len);
   template <typename T>
@@ -185,47 +195,88 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
   }
 
   auto get = [&](const std::string& name) { return w.at(name).to(dtype).contiguous(); };
+  // A matrix as stored (w.packed) or, for an f32 file, its f32 tensor.
+  int64_t largest = 0;  // elements of the largest matrix (the scratch of unpacked)
+  auto matrix = [&](const std::string& name) {
+    Matrix m;
+    if (dtype == DType::F64) {
+      m.dense = get(name);
+    } else {
+      auto it = w.packed.find(name);
+      m.packed =
+          it != w.packed.end() ? it->second : PackedMatrix::pack(get(name), WeightFormat::F32);
+    }
+    return m;
+  };
+  // Rows of matrices (or of row ranges {name, first row, rows}) stacked.
+  struct Rows {
+    std::string name;
+    int64_t begin = 0, count = -1;  // -1: all
+  };
+  auto stacked = [&](const std::vector<Rows>& parts) {
+    Matrix m;
+    if (dtype == DType::F64) {
+      std::vector<Tensor> ts;
+      for (const Rows& r : parts) {
+        const Tensor t = get(r.name);
+        ts.push_back(r.count < 0 ? t : t.narrow(0, r.begin, r.count));
+      }
+      m.dense = stack_rows(ts, dtype);
+    } else {
+      std::vector<PackedMatrix> ps;
+      for (const Rows& r : parts) {
+        const Matrix whole = matrix(r.name);
+        ps.push_back(r.count < 0 ? whole.packed : whole.packed.narrow_rows(r.begin, r.count));
+      }
+      m.packed = PackedMatrix::stack_rows(ps);
+    }
+    return m;
+  };
+  auto note = [&](const Matrix& m) {
+    largest = std::max(largest, m.rows() * m.cols());
+    return m;
+  };
   auto get_ffn = [&](const std::string& p) {
     FfnWeights f;
     if (cfg.ffn == FeedForwardKind::SwiGLU) {
-      f.w_in = stack_rows({get(p + "w_gate.weight"), get(p + "w_up.weight")}, dtype);
+      f.w_in = note(stacked({{p + "w_gate.weight"}, {p + "w_up.weight"}}));
     } else {
-      f.w_in = get(p + "w_up.weight");
+      f.w_in = note(matrix(p + "w_up.weight"));
       f.b_in = get(p + "w_up.bias");
       f.b_down = get(p + "w_down.bias");
     }
-    f.w_down = get(p + "w_down.weight");
+    f.w_down = note(matrix(p + "w_down.weight"));
     return f;
   };
-  tok_emb = get("tok_emb.weight");
+  tok_emb = matrix("tok_emb.weight");
   final_norm = get("norm.weight");
-  lm_head = cfg.tie_embeddings ? tok_emb : get("lm_head.weight");
+  if (!cfg.tie_embeddings) lm_head_untied = matrix("lm_head.weight");
+  lm_head = cfg.tie_embeddings ? &tok_emb : &lm_head_untied;
+  note(*lm_head);
   for (int64_t i = 0; i < cfg.n_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
     LayerWeights l;
     l.attn_norm = get(p + "attn_norm.weight");
     l.ffn_norm = get(p + "ffn_norm.weight");
     if (mla) {
-      l.w_in = stack_rows(
-          {get(p + "attn.w_dq.weight"), get(p + "attn.w_kr.weight"), get(p + "attn.w_dkv.weight")},
-          dtype);
-      const Tensor w_qr = get(p + "attn.w_qr.weight"), w_uq_uk = get(p + "attn.w_uq_uk.weight");
-      std::vector<Tensor> heads;
+      l.w_in = note(
+          stacked({{p + "attn.w_dq.weight"}, {p + "attn.w_kr.weight"}, {p + "attn.w_dkv.weight"}}));
+      std::vector<Rows> heads;
       for (int64_t hh = 0; hh < H; ++hh) {
-        heads.push_back(w_qr.narrow(0, hh * dr, dr));
-        heads.push_back(w_uq_uk.narrow(0, hh * d_c, d_c));
+        heads.push_back({p + "attn.w_qr.weight", hh * dr, dr});
+        heads.push_back({p + "attn.w_uq_uk.weight", hh * d_c, d_c});
       }
-      l.w_q = stack_rows(heads, dtype);
-      l.w_out = get(p + "attn.wo_uv.weight");
+      l.w_q = note(stacked(heads));
+      l.w_out = note(matrix(p + "attn.wo_uv.weight"));
       latent.emplace_back(B, max_len, d_c, dr, dtype);
     } else {
-      l.w_in = stack_rows(
-          {get(p + "attn.wq.weight"), get(p + "attn.wk.weight"), get(p + "attn.wv.weight")}, dtype);
-      l.w_out = get(p + "attn.wo.weight");
+      l.w_in =
+          note(stacked({{p + "attn.wq.weight"}, {p + "attn.wk.weight"}, {p + "attn.wv.weight"}}));
+      l.w_out = note(matrix(p + "attn.wo.weight"));
       kv.emplace_back(B, max_len, Hkv, dh, dtype);
     }
     if (cfg.is_moe()) {
-      l.router = get(p + "moe.router.weight");
+      l.router = note(matrix(p + "moe.router.weight"));
       for (int64_t e = 0; e < E; ++e)
         l.experts.push_back(get_ffn(p + "moe.experts." + std::to_string(e) + "."));
       for (int64_t s = 0; s < cfg.n_shared_experts; ++s)
@@ -236,7 +287,13 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
     layers.push_back(std::move(l));
   }
 
-  const int64_t rows = B * chunk;
+  // prefill_each feeds one sequence at a time in chunks of a batch-1 decoder's.
+  chunk_one = o.prefill_chunk > 0 ? std::min(o.prefill_chunk, max_len)
+                                  : std::clamp<int64_t>(4096, 1, max_len);
+  const int64_t rows = std::max(B * chunk, chunk_one);
+  bool all_f32 = true;
+  for (const auto& [name, m] : w.packed) all_f32 = all_f32 && m.format() == WeightFormat::F32;
+  if (dtype == DType::F32 && !all_f32) unpacked = Tensor::empty({largest}, DType::F32);
   x = Tensor::empty({rows, D}, dtype);
   h = Tensor::empty({rows, D}, dtype);
   proj = Tensor::empty({rows, in_width}, dtype);
@@ -294,16 +351,48 @@ void Decoder::Impl::check_ids(std::span<const int32_t> ids) const {
                "token id {} (index {}) is outside the vocabulary [0, {})", ids[i], i, V);
 }
 
+// ------------------------------------------------------------- products
+// out [rows, n] (row stride ldo) = x [rows, k] (row stride ldx) · w [n, k]ᵀ
+// (+ out when beta = 1): a Linear layer. A step's products run packed_linear
+// on the stored format (a row's bits do not depend on the other rows, so a
+// sequence decodes to the same bits alone or in a batch); a prefill's run
+// blas::gemm (tensor/blas.hpp), on f32 weights in place or on the matrix
+// unpacked into a scratch (one pass over it, small next to the product).
+template <typename T>
+void Decoder::Impl::linear(T* out, int64_t ldo, const T* x_rows, int64_t ldx, const Matrix& w,
+                           int64_t rows, T beta) {
+  if constexpr (std::is_same_v<T, double>) {
+    blas::gemm<T>(false, true, rows, w.rows(), w.cols(), T(1), x_rows, ldx, w.dense.data<T>(),
+                  w.cols(), beta, out, ldo);
+  } else {
+    const PackedMatrix& p = w.packed;
+    if (stepping) return packed_linear(out, ldo, x_rows, ldx, rows, p, beta);
+    const float* wp = p.f32_values().data();
+    if (p.format() != WeightFormat::F32) {
+      p.unpack_into(unpacked.data<float>());
+      wp = unpacked.data<float>();
+    }
+    blas::gemm<T>(false, true, rows, p.rows(), p.cols(), T(1), x_rows, ldx, wp, p.cols(), beta, out,
+                  ldo);
+  }
+}
+
 // ----------------------------------------------------------- the forward
-// Feeds ids [B, len] at positions pos … pos + len − 1 through every layer;
-// leaves the residual stream in x. Does not advance pos.
+// Feeds ids [Bn, len] of sequences seq0 … seq0 + Bn − 1 at positions pos …
+// pos + len − 1 through every layer; leaves the residual stream in x. Does
+// not advance pos.
 template <typename T>
 void Decoder::Impl::run(const int32_t* ids, int64_t len) {
-  const int64_t rows = B * len;
+  const int64_t rows = Bn * len;
+  stepping = len == 1;
   T* xp = x.data<T>();
   T* hp = h.data<T>();
-  const T* emb = tok_emb.data<T>();
-  for (int64_t n = 0; n < rows; ++n) std::memcpy(xp + n * D, emb + ids[n] * D, D * sizeof(T));
+  for (int64_t n = 0; n < rows; ++n) {
+    if constexpr (std::is_same_v<T, double>)
+      std::memcpy(xp + n * D, tok_emb.dense.data<T>() + ids[n] * D, D * sizeof(T));
+    else
+      tok_emb.packed.unpack_row(ids[n], xp + n * D);
+  }
   const T eps = static_cast<T>(cfg.norm_eps);
   for (int64_t i = 0; i < cfg.n_layers; ++i) {
     const LayerWeights& l = layers[i];
@@ -326,16 +415,16 @@ void Decoder::Impl::run(const int32_t* ids, int64_t len) {
 template <typename T>
 void Decoder::Impl::attention(int64_t layer, int64_t len) {
   const LayerWeights& l = layers[layer];
-  const int64_t rows = B * len, Tk = pos + len;
+  const int64_t rows = Bn * len, Tk = pos + len;
   layer_now = layer;
   linear<T>(proj.data<T>(), in_width, h.data<T>(), D, l.w_in, rows, T(0));
   const KvHeads<T> kv_heads =
       mla ? append_latents<T>(layer, len) : append_keys_values<T>(layer, len);
   if (len == 1) {
-    for (int64_t b = 0; b < B; ++b) attend_one<T>(b, kv_heads, Tk);
+    for (int64_t b = 0; b < Bn; ++b) attend_one<T>(b, kv_heads, Tk);
   } else {
     // The fused causal kernel: the len new tokens are the last queries of Tk.
-    const AttentionDims dims{.batch = B,
+    const AttentionDims dims{.batch = Bn,
                              .q_len = len,
                              .kv_len = Tk,
                              .heads = H,
@@ -359,15 +448,15 @@ KvHeads<T> Decoder::Impl::append_keys_values(int64_t layer, int64_t len) {
   const T* pp = proj.data<T>();
   T* qp = q.data<T>();
   const int64_t dh = q_dim, kw = Hkv * dh;
-  for (int64_t b = 0; b < B; ++b)
+  for (int64_t b = 0; b < Bn; ++b)
     for (int64_t t = 0; t < len; ++t) {
       const T* row = pp + (b * len + t) * in_width;
       std::memcpy(qp + (b * len + t) * H * dh, row, H * dh * sizeof(T));
-      std::memcpy(cache.key<T>(b, pos + t), row + H * dh, kw * sizeof(T));
-      std::memcpy(cache.value<T>(b, pos + t), row + H * dh + kw, kw * sizeof(T));
+      std::memcpy(cache.key<T>(seq0 + b, pos + t), row + H * dh, kw * sizeof(T));
+      std::memcpy(cache.value<T>(seq0 + b, pos + t), row + H * dh + kw, kw * sizeof(T));
     }
   if (rope_dims > 0) {
-    const RopeDims query_rope{.batch = B,
+    const RopeDims query_rope{.batch = Bn,
                               .tokens = len,
                               .heads = H,
                               .head_dim = dh,
@@ -378,11 +467,12 @@ KvHeads<T> Decoder::Impl::append_keys_values(int64_t layer, int64_t len) {
     RopeDims key_rope = query_rope;
     key_rope.batch = 1;
     key_rope.heads = Hkv;
-    for (int64_t b = 0; b < B; ++b)
+    for (int64_t b = seq0; b < seq0 + Bn; ++b)
       rope_forward<T>(cache.key<T>(b, pos), cache.key<T>(b, pos), key_rope);
   }
   const int64_t seq = max_len * kw;  // one sequence's stretch of the cache
-  return {.keys = {cache.key<T>(0, 0), seq, kw, dh}, .values = {cache.value<T>(0, 0), seq, kw, dh}};
+  return {.keys = {cache.key<T>(seq0, 0), seq, kw, dh},
+          .values = {cache.value<T>(seq0, 0), seq, kw, dh}};
 }
 
 // mla decodes as multi-query attention over the latent (models/README.md,
@@ -401,13 +491,13 @@ KvHeads<T> Decoder::Impl::append_latents(int64_t layer, int64_t len) {
   const T* pp = proj.data<T>();
   T* qp = q.data<T>();
   // proj rows are [c_q (d_cq) | k_r (dr) | c_kv (d_c)]: the last two are the cache row.
-  for (int64_t b = 0; b < B; ++b)
+  for (int64_t b = 0; b < Bn; ++b)
     for (int64_t t = 0; t < len; ++t)
-      std::memcpy(cache.row<T>(b, pos + t), pp + (b * len + t) * in_width + d_cq,
+      std::memcpy(cache.row<T>(seq0 + b, pos + t), pp + (b * len + t) * in_width + d_cq,
                   (dr + d_c) * sizeof(T));
   // The queries, from c_q (the first d_cq columns of proj).
-  linear<T>(qp, H * q_dim, pp, in_width, layers[layer].w_q, B * len, T(0));
-  const RopeDims query_rope{.batch = B,
+  linear<T>(qp, H * q_dim, pp, in_width, layers[layer].w_q, Bn * len, T(0));
+  const RopeDims query_rope{.batch = Bn,
                             .tokens = len,
                             .heads = H,
                             .head_dim = q_dim,
@@ -419,12 +509,12 @@ KvHeads<T> Decoder::Impl::append_latents(int64_t layer, int64_t len) {
   key_rope.batch = 1;
   key_rope.heads = 1;
   key_rope.head_dim = dr + d_c;
-  for (int64_t b = 0; b < B; ++b)
+  for (int64_t b = seq0; b < seq0 + Bn; ++b)
     rope_forward<T>(cache.row<T>(b, pos), cache.row<T>(b, pos), key_rope);
   const int64_t row = cache.token_stride(), seq = max_len * row;
   // One KV head: its head stride (here the row) is never used.
-  return {.keys = {cache.row<T>(0, 0), seq, row, row},
-          .values = {cache.latent<T>(0, 0), seq, row, row}};
+  return {.keys = {cache.row<T>(seq0, 0), seq, row, row},
+          .values = {cache.latent<T>(seq0, 0), seq, row, row}};
 }
 
 // One new token of sequence b (row b of q) against the Tk cached tokens:
@@ -543,7 +633,7 @@ void Decoder::Impl::head_rows(T* out, int64_t ldo, const T* x_rows, int64_t rows
   T* hp = h.data<T>();
   rms_norm_forward<T>(hp, nullptr, x_rows, final_norm.data<T>(), rows, D,
                       static_cast<T>(cfg.norm_eps));
-  linear<T>(out, ldo, hp, D, lm_head, rows, T(0));
+  linear<T>(out, ldo, hp, D, *lm_head, rows, T(0));
 }
 
 // ------------------------------------------------------------------ Decoder
@@ -562,6 +652,8 @@ Tensor Decoder::prefill(std::span<const int32_t> ids, int64_t seq_len, bool all_
   m.check_ids(ids);
   Tensor out = all_positions ? Tensor::empty({m.B, seq_len, m.V}, m.dtype)
                              : Tensor::empty({m.B, m.V}, m.dtype);
+  m.Bn = m.B;
+  m.seq0 = 0;
   dispatch_dtype(m.dtype, [&]<typename T>() {
     for (int64_t c0 = 0; c0 < seq_len; c0 += m.chunk) {
       const int64_t len = std::min(m.chunk, seq_len - c0);
@@ -585,12 +677,44 @@ Tensor Decoder::prefill(std::span<const int32_t> ids, int64_t seq_len, bool all_
   return out;
 }
 
+Tensor Decoder::prefill_each(std::span<const int32_t> ids, int64_t seq_len) {
+  Impl& m = *impl_;
+  ATTN_CHECK(seq_len >= 1, "prefill needs at least one token per sequence, got T={}", seq_len);
+  ATTN_CHECK(static_cast<int64_t>(ids.size()) == m.B * seq_len,
+             "prefill: {} token ids for a batch of B={} × T={}", ids.size(), m.B, seq_len);
+  m.check_room(seq_len, "prefill");
+  m.check_ids(ids);
+  Tensor out = Tensor::empty({m.B, m.V}, m.dtype);
+  const int64_t start = m.pos;
+  m.Bn = 1;
+  dispatch_dtype(m.dtype, [&]<typename T>() {
+    for (int64_t b = 0; b < m.B; ++b) {
+      // Sequence b alone, in the chunks (and so the products) of a decoder of batch 1.
+      m.seq0 = b;
+      m.pos = start;
+      for (int64_t c0 = 0; c0 < seq_len; c0 += m.chunk_one) {
+        const int64_t len = std::min(m.chunk_one, seq_len - c0);
+        m.run<T>(ids.data() + b * seq_len + c0, len);
+        m.pos += len;
+        if (c0 + len == seq_len)
+          m.head_rows<T>(out.data<T>() + b * m.V, m.V, m.x.data<T>() + (len - 1) * m.D, 1);
+      }
+    }
+  });
+  m.Bn = m.B;
+  m.seq0 = 0;
+  m.pos = start + seq_len;
+  return out;
+}
+
 const Tensor& Decoder::step(std::span<const int32_t> ids) {
   Impl& m = *impl_;
   ATTN_CHECK(static_cast<int64_t>(ids.size()) == m.B, "step: {} token ids for a batch of B={}",
              ids.size(), m.B);
   m.check_room(1, "step");
   m.check_ids(ids);
+  m.Bn = m.B;
+  m.seq0 = 0;
   dispatch_dtype(m.dtype, [&]<typename T>() {
     m.run<T>(ids.data(), 1);
     m.head_rows<T>(m.step_logits.data<T>(), m.V, m.x.data<T>(), m.B);

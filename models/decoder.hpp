@@ -72,6 +72,12 @@ class Decoder {
   // position() + T − 1. Returns the logits of the last position [B, V], or
   // with all_positions those of every position [B, T, V]; a fresh tensor.
   Tensor prefill(std::span<const int32_t> ids, int64_t seq_len, bool all_positions = false);
+  // The same as prefill (the last position's logits [B, V]), but each
+  // sequence is fed on its own, by the very products a decoder of batch 1
+  // would run: sequence b gets the bits it would get decoded alone (what
+  // batched sampling needs; prefill's batch-wide products differ in the last
+  // bits). Slower than prefill for many sequences.
+  Tensor prefill_each(std::span<const int32_t> ids, int64_t seq_len);
   // One token per sequence (B ids) at position(). Returns the logits [B, V]:
   // a decoder-owned buffer, overwritten by the next call.
   const Tensor& step(std::span<const int32_t> ids);

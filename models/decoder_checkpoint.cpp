@@ -1,7 +1,9 @@
 #include "attnlab/models/decoder_checkpoint.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "attnlab/autograd/variable.hpp"
@@ -26,11 +28,104 @@ std::string prefix_of(const std::string& name, const std::string& leaf) {
 std::map<std::string, std::string> carried_metadata(const std::map<std::string, std::string>& m) {
   std::map<std::string, std::string> out;
   for (const auto& [key, value] : m)
-    if (key != "config" && key != "format" && key.rfind("train.", 0) != 0) out[key] = value;
+    if (key != "config" && key != "format" && key != "weights" && key.rfind("weights.", 0) != 0 &&
+        key.rfind("train.", 0) != 0)
+      out[key] = value;
   return out;
 }
 
+// Little-endian bytes of stored values, for write_safetensors_values.
+RawArray bf16_array(const PackedMatrix& m) {
+  RawArray a{.dtype = "BF16", .shape = {m.rows(), m.cols()}, .bytes = {}};
+  a.bytes.reserve(m.bf16_bits().size() * 2);
+  for (uint16_t v : m.bf16_bits()) {
+    a.bytes.push_back(static_cast<uint8_t>(v & 0xff));
+    a.bytes.push_back(static_cast<uint8_t>(v >> 8));
+  }
+  return a;
+}
+RawArray int8_array(const PackedMatrix& m) {
+  RawArray a{.dtype = "I8", .shape = {m.rows(), m.cols()}, .bytes = {}};
+  for (int8_t v : m.int8_values()) a.bytes.push_back(static_cast<uint8_t>(v));
+  return a;
+}
+Tensor int8_scales(const PackedMatrix& m) {
+  const auto s = m.int8_scales();
+  Tensor t = Tensor::empty({m.rows(), PackedMatrix::groups(m.cols())}, DType::F32);
+  std::copy(s.begin(), s.end(), t.data<float>());
+  return t;
+}
+
+std::string scale_name(const std::string& name) {
+  return name + "_scale";
+}
+
+// A matrix of a decoder file stored as BF16 or I8 (+ its scales), packed as
+// stored; nullopt for F32/F64.
+std::optional<PackedMatrix> packed_entry(const SafetensorsFile& file, const SafetensorsEntry& e,
+                                         const std::string& path) {
+  if (e.dtype != "BF16" && e.dtype != "I8") return std::nullopt;
+  ATTN_CHECK(is_packed_in_decoder(e.name, e.shape),
+             "{}: tensor {} is {}, but only the matrices of a decoder may be (norms, biases and "
+             "routers are F32)",
+             path, e.name, e.dtype);
+  const int64_t rows = e.shape[0], cols = e.shape[1];
+  if (e.dtype == "BF16") {
+    std::vector<uint16_t> bits(e.bytes.size() / 2);
+    for (size_t i = 0; i < bits.size(); ++i)
+      bits[i] = static_cast<uint16_t>(e.bytes[2 * i] | (e.bytes[2 * i + 1] << 8));
+    return PackedMatrix::from_bf16(rows, cols, bits);
+  }
+  const std::string sn = scale_name(e.name);
+  const SafetensorsEntry* scales = file.find(sn);
+  ATTN_CHECK(scales != nullptr, "{}: missing tensor {} (the scales of the int8 matrix {})", path,
+             sn, e.name);
+  const Shape want{rows, PackedMatrix::groups(cols)};
+  ATTN_CHECK(scales->shape == want && scales->dtype == "F32",
+             "{}: tensor {} is {} {}, the int8 matrix {} needs F32 {} (one scale per group of {} "
+             "columns)",
+             path, sn, scales->dtype, shape_str(scales->shape), e.name, shape_str(want),
+             kInt8GroupSize);
+  const Tensor s = checkpoint_tensor(*scales, DType::F32, path);
+  std::vector<int8_t> q(e.bytes.size());
+  std::memcpy(q.data(), e.bytes.data(), q.size());
+  try {
+    return PackedMatrix::from_int8(rows, cols, q,
+                                   std::span<const float>(s.data<float>(), s.numel()));
+  } catch (const Error& err) {
+    throw Error(fmt::format("{}: tensor {}: {}", path, e.name, err.what()));
+  }
+}
+
 }  // namespace
+
+bool is_packed_in_decoder(const std::string& name, const Shape& shape) {
+  return shape.size() == 2 && !ends_with(name, ".moe.router.weight");
+}
+
+void pack_decoder_weights(DecoderWeights& weights, WeightFormat format) {
+  weights.weights = format;
+  weights.packed.clear();
+  if (format == WeightFormat::F32) return;
+  for (auto& [name, t] : weights.tensors) {
+    if (!is_packed_in_decoder(name, t.shape())) continue;
+    PackedMatrix p = PackedMatrix::pack(t, format);
+    t = p.unpack(t.dtype());
+    weights.packed.emplace(name, std::move(p));
+  }
+}
+
+double decoder_check_tolerance(WeightFormat format) {
+  switch (format) {
+    case WeightFormat::F32:
+      return 1e-4;
+    case WeightFormat::BF16:
+      return 2e-2;
+    case WeightFormat::Int8:
+      return 5e-2;
+  }
+  return 1e-4;
+}
 
 const Tensor& DecoderWeights::at(const std::string& name) const {
   for (const auto& [n, t] : tensors)
@@ -155,8 +250,16 @@ DecoderWeights decoder_weights_from_file(const SafetensorsFile& file, DType dtyp
                shape_str(shape));
     ATTN_CHECK(e->shape == shape, "{}: tensor {} has shape {}, the config needs {}", path, name,
                shape_str(e->shape), shape_str(shape));
-    w.tensors.emplace_back(name, checkpoint_tensor(*e, dtype, path));
+    std::optional<PackedMatrix> p = packed_entry(file, *e, path);
     expected.insert(name);
+    if (!p) {
+      w.tensors.emplace_back(name, checkpoint_tensor(*e, dtype, path));
+      continue;
+    }
+    if (p->format() == WeightFormat::Int8) expected.insert(scale_name(name));
+    w.weights = p->format();
+    w.tensors.emplace_back(name, p->unpack(dtype));
+    w.packed.emplace(name, std::move(*p));
   }
   for (const SafetensorsEntry& e : file.entries)
     ATTN_CHECK(expected.count(e.name),
@@ -170,36 +273,67 @@ DecoderWeights read_decoder_weights(const std::string& path, DType dtype) {
 
 void write_decoder_checkpoint(const std::string& path, const DecoderWeights& weights,
                               const std::map<std::string, std::string>& extra) {
-  std::vector<std::pair<std::string, Tensor>> tensors;
-  for (const auto& [name, t] : weights.tensors) tensors.emplace_back(name, t.to(DType::F32));
+  std::vector<std::pair<std::string, SafetensorsValue>> values;
+  for (const auto& [name, t] : weights.tensors) {
+    auto it = weights.packed.find(name);
+    if (it == weights.packed.end() || it->second.format() == WeightFormat::F32) {
+      values.emplace_back(name, t.to(DType::F32));
+    } else if (it->second.format() == WeightFormat::BF16) {
+      values.emplace_back(name, bf16_array(it->second));
+    } else {
+      values.emplace_back(name, int8_array(it->second));
+      values.emplace_back(scale_name(name), int8_scales(it->second));
+    }
+  }
   std::map<std::string, std::string> meta = weights.metadata;
   for (const auto& [key, value] : extra) meta[key] = value;
   meta["config"] = config_to_json(weights.config);
   meta["format"] = kDecoderFormat;
-  write_safetensors(path, tensors, meta);
+  meta["weights"] = std::string(weight_format_name(weights.weights));
+  if (weights.weights == WeightFormat::Int8)
+    meta["weights.group_size"] = std::to_string(kInt8GroupSize);
+  write_safetensors_values(path, values, meta);
 }
+
+namespace {
+
+// The random prompt of the checks: B=2 sequences of up to 24 tokens, the
+// first half prefilled, the rest decoded one step at a time.
+struct CheckPrompt {
+  DecoderAgreement dims;
+  std::vector<int32_t> ids;
+};
+CheckPrompt check_prompt(const ModelConfig& c, uint64_t seed) {
+  CheckPrompt p;
+  p.dims.batch = 2;
+  p.dims.seq_len = std::min<int64_t>(c.max_seq_len, 24);
+  p.dims.prefill_tokens = std::max<int64_t>(1, p.dims.seq_len / 2);
+  Rng rng(seed);
+  p.ids.resize(p.dims.batch * p.dims.seq_len);
+  for (int32_t& id : p.ids) id = static_cast<int32_t>(rng.below(c.vocab_size));
+  return p;
+}
+
+Tensor decoded(const DecoderWeights& weights, DType dtype, const CheckPrompt& p) {
+  // A cache of the check's length, not of max_seq_len (which a config may set
+  // to billions of positions).
+  Decoder decoder(weights, dtype, {.batch = p.dims.batch, .max_len = p.dims.seq_len});
+  return decode_logits(decoder, p.ids, p.dims.seq_len, p.dims.prefill_tokens);
+}
+
+}  // namespace
 
 DecoderAgreement check_decoder_agreement(const LanguageModel& model, const DecoderWeights& weights,
                                          uint64_t seed, double tolerance) {
-  const ModelConfig& c = model.config();
-  DecoderAgreement a;
-  a.batch = 2;
-  a.seq_len = std::min<int64_t>(c.max_seq_len, 24);
-  a.prefill_tokens = std::max<int64_t>(1, a.seq_len / 2);
+  const CheckPrompt p = check_prompt(model.config(), seed);
+  DecoderAgreement a = p.dims;
   a.tolerance = tolerance;
-  Rng rng(seed);
-  std::vector<int32_t> ids(a.batch * a.seq_len);
-  for (int32_t& id : ids) id = static_cast<int32_t>(rng.below(c.vocab_size));
   Tensor expected;
   {
     NoGradGuard no_grad;
-    expected = model.forward(ids, a.batch, a.seq_len).logits.value();
+    expected = model.forward(p.ids, a.batch, a.seq_len).logits.value();
   }
-  // A cache of the check's length, not of max_seq_len (which a config may set
-  // to billions of positions).
-  Decoder decoder(weights, model.dtype(), {.batch = a.batch, .max_len = a.seq_len});
-  const Tensor got = decode_logits(decoder, ids, a.seq_len, a.prefill_tokens);
-  a.max_relative_error = logits_relative_error(got, expected);
+  a.max_relative_error = logits_relative_error(decoded(weights, model.dtype(), p), expected);
   ATTN_CHECK(a.max_relative_error <= tolerance,
              "decoder and training forward disagree: the largest difference of logits is {:.3g} "
              "of the logits' size (tolerance {:.1g}), on a random prompt of B={} × T={} ({} "
@@ -208,8 +342,41 @@ DecoderAgreement check_decoder_agreement(const LanguageModel& model, const Decod
   return a;
 }
 
+PackedAgreement check_packed_decoder(const LanguageModel& model, const DecoderWeights& packed,
+                                     uint64_t seed) {
+  const CheckPrompt p = check_prompt(model.config(), seed);
+  PackedAgreement a;
+  a.format = packed.weights;
+  a.tolerance = 1e-4;
+  a.rounding_tolerance = model.config().is_moe() ? 0.0 : decoder_check_tolerance(packed.weights);
+  const std::string name(weight_format_name(packed.weights));
+  // The same values in f64, as plain tensors.
+  DecoderWeights wide = packed;
+  wide.packed.clear();
+  for (auto& [n, t] : wide.tensors) t = t.to(DType::F64);
+  const Tensor got = decoded(packed, DType::F32, p);
+  a.max_relative_error = logits_relative_error(got, decoded(wide, DType::F64, p));
+  ATTN_CHECK(a.max_relative_error <= a.tolerance,
+             "the {} decoder does not compute with its stored values: its logits differ from an "
+             "f64 decoder of the same values by {:.3g} of their size (tolerance {:.1g})",
+             name, a.max_relative_error, a.tolerance);
+  Tensor expected;
+  {
+    NoGradGuard no_grad;
+    expected = model.forward(p.ids, p.dims.batch, p.dims.seq_len).logits.value();
+  }
+  a.rounding_error = logits_relative_error(got, expected);
+  ATTN_CHECK(a.rounding_tolerance == 0 || a.rounding_error <= a.rounding_tolerance,
+             "the {} decoder strays too far from the training forward: the largest difference "
+             "of logits is {:.3g} of the logits' size (tolerance {:.1g} for {} weights)",
+             name, a.rounding_error, a.rounding_tolerance, name);
+  return a;
+}
+
 DecoderAgreement convert_checkpoint(const std::string& in, const std::string& out, uint64_t seed,
-                                    double tolerance) {
+                                    double tolerance, WeightFormat format,
+                                    PackedAgreement* packed_check) {
+  if (tolerance == 0) tolerance = 1e-4;
   const SafetensorsFile file = read_safetensors(in);
   auto format_it = file.metadata.find("format");
   ATTN_CHECK(format_it == file.metadata.end() || format_it->second != kDecoderFormat,
@@ -221,10 +388,16 @@ DecoderAgreement convert_checkpoint(const std::string& in, const std::string& ou
   const auto model = load_model(ck, DType::F32);
   model->eval();
   const DecoderAgreement a = check_decoder_agreement(*model, weights, seed, tolerance);
-  write_decoder_checkpoint(
-      out, weights,
-      {{"decoder.source", in},
-       {"decoder.max_relative_error", fmt::format("{:.3g}", a.max_relative_error)}});
+  std::map<std::string, std::string> meta{
+      {"decoder.source", in},
+      {"decoder.max_relative_error", fmt::format("{:.3g}", a.max_relative_error)}};
+  if (format != WeightFormat::F32) {
+    pack_decoder_weights(weights, format);
+    const PackedAgreement pa = check_packed_decoder(*model, weights, seed);
+    meta["decoder.rounding_error"] = fmt::format("{:.3g}", pa.rounding_error);
+    if (packed_check) *packed_check = pa;
+  }
+  write_decoder_checkpoint(out, weights, meta);
   return a;
 }
 

@@ -19,6 +19,20 @@
 // norms, embeddings and the head are stored as trained. The absorbed products
 // are computed in f64 and stored in F32, like every tensor.
 //
+// Weight formats (attnlab convert --weights; metadata "weights"): f32 (the
+// default) stores every tensor as F32. bf16 and int8 store every matrix the
+// decoder multiplies by, and the embedding table, in that format
+// (tensor/packed_matrix.hpp), and the rest (norms, biases, MoE routers) in F32:
+//
+//   bf16   the tensor as BF16 (safetensors' own dtype).
+//   int8   the tensor as I8 [n, k] plus "<name>_scale" F32 [n, ceil(k/32)],
+//          one scale per group of 32 columns of a row: w = q · scale.
+//
+// The router stays f32: it is tiny ([E, D]) and its top-k choice is a step
+// function, where a rounding flips a token to another expert. Decoding reads
+// the stored format directly (step() widens it in registers), so an int8
+// decoder reads a little over a quarter of an f32 one's bytes per token.
+//
 // Every decoding command (sample, inspect --decode) reads either form through
 // read_decoder_weights; commands that need the training form refuse a decoder
 // file with a message saying so (read_checkpoint).
@@ -34,12 +48,17 @@
 #include "attnlab/models/config.hpp"
 #include "attnlab/models/language_model.hpp"
 #include "attnlab/models/safetensors.hpp"
+#include "attnlab/tensor/packed_matrix.hpp"
 
 namespace attnlab {
 
 struct DecoderWeights {
   ModelConfig config;
-  std::vector<std::pair<std::string, Tensor>> tensors;  // decoder_parameter_shapes order
+  // decoder_parameter_shapes order; a packed matrix's tensor holds the values
+  // it computes with (unpacked), so every reader of tensors sees them.
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  WeightFormat weights = WeightFormat::F32;
+  std::map<std::string, PackedMatrix> packed;   // bf16/int8: the matrices as stored
   std::map<std::string, std::string> metadata;  // carried over (tokenizer, ...): no config/format
   std::string source;                           // where they came from, for messages
   bool converted = false;  // true when built from training weights in this process
@@ -61,6 +80,14 @@ DecoderWeights absorb_weights(const ModelConfig& config,
                               DType dtype, const std::string& what);
 DecoderWeights absorb_weights(const LanguageModel& model, DType dtype);
 
+// True for the tensors that bf16 and int8 decoders store in that format:
+// 2-D, and not a MoE router.
+bool is_packed_in_decoder(const std::string& name, const Shape& shape);
+
+// Stores the weights' matrices in `format` (nothing for f32): fills `packed`
+// and replaces each matrix's tensor by the values it now computes with.
+void pack_decoder_weights(DecoderWeights& weights, WeightFormat format);
+
 // Reads a checkpoint of either form for decoding: a decoder file is checked
 // against decoder_parameter_shapes (a missing, unknown or misshapen tensor is
 // refused); a training (or plain spec) checkpoint is read and absorbed on
@@ -68,8 +95,9 @@ DecoderWeights absorb_weights(const LanguageModel& model, DType dtype);
 DecoderWeights read_decoder_weights(const std::string& path, DType dtype = DType::F32);
 DecoderWeights decoder_weights_from_file(const SafetensorsFile& file, DType dtype);
 
-// Writes the weights as F32 with format "attnlab.decoder", the config, the
-// carried-over metadata and `extra` metadata, atomically.
+// Writes the weights (F32, or the packed matrices as BF16 or I8 + scales)
+// with format "attnlab.decoder", "weights", the config, the carried-over
+// metadata and `extra` metadata, atomically.
 void write_decoder_checkpoint(const std::string& path, const DecoderWeights& weights,
                               const std::map<std::string, std::string>& extra = {});
 
@@ -86,9 +114,39 @@ struct DecoderAgreement {
 DecoderAgreement check_decoder_agreement(const LanguageModel& model, const DecoderWeights& weights,
                                          uint64_t seed, double tolerance);
 
+// The tolerance of convert's check of a bf16 or int8 decoder against the
+// training forward (the largest difference of logits, relative to their
+// size): 2e-2 for bf16 (2⁻⁸ per weight), 5e-2 for int8 (half a step of 1/127
+// of a group's largest weight); 1e-4 for f32 (rounding only). On tiny trained
+// models of every variant the largest errors measured were 0.006 (bf16) and
+// 0.012 (int8).
+double decoder_check_tolerance(WeightFormat format);
+
+// The checks of a bf16 or int8 decoder (on the random prompt of
+// check_decoder_agreement):
+//   1. it computes with its stored values: its logits equal those of an f64
+//      decoder of the same (unpacked) values, to 1e-4 of their size;
+//   2. rounding the weights moved the logits from the training forward's by
+//      at most decoder_check_tolerance(format). Not enforced for a MoE, where
+//      a rounding may send a token to another expert (the difference is
+//      still measured and reported; eval measures what it costs).
+struct PackedAgreement {
+  WeightFormat format = WeightFormat::F32;
+  double max_relative_error = 0, tolerance = 0;       // 1.
+  double rounding_error = 0, rounding_tolerance = 0;  // 2. (tolerance 0: not enforced)
+};
+// Throws an Error with the numbers when a check fails.
+PackedAgreement check_packed_decoder(const LanguageModel& model, const DecoderWeights& packed,
+                                     uint64_t seed);
+
 // attnlab convert: reads a training checkpoint (refusing a decoder one),
-// absorbs, checks agreement in f32 (tolerance 1e-4), and only then writes `out`.
+// absorbs, checks agreement with the training forward in f32 (tolerance
+// 1e-4 when 0), stores the matrices in `format` and checks that decoder too
+// (check_packed_decoder, its results into *packed_check when given), and only
+// then writes `out`.
 DecoderAgreement convert_checkpoint(const std::string& in, const std::string& out,
-                                    uint64_t seed = 0, double tolerance = 1e-4);
+                                    uint64_t seed = 0, double tolerance = 0,
+                                    WeightFormat format = WeightFormat::F32,
+                                    PackedAgreement* packed_check = nullptr);
 
 }  // namespace attnlab

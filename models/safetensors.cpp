@@ -288,6 +288,19 @@ std::string build_header(const std::vector<std::pair<std::string, SafetensorsVal
       dtype = t->dtype() == DType::F32 ? "F32" : "F64";
       shape = t->shape();
       nbytes = t->numel() * static_cast<int64_t>(dtype_size(t->dtype()));
+    } else if (const RawArray* r = std::get_if<RawArray>(&value)) {
+      for (int64_t d : r->shape)
+        ATTN_CHECK(d >= 0, "{}: tensor '{}' has a negative dimension in shape {}", what, name,
+                   shape_str(r->shape));
+      const size_t size = safetensors_dtype_size(r->dtype);
+      ATTN_CHECK(size > 0, "{}: tensor '{}' has an unknown dtype '{}'", what, name, r->dtype);
+      ATTN_CHECK(static_cast<int64_t>(r->bytes.size()) ==
+                     shape_numel(r->shape) * static_cast<int64_t>(size),
+                 "{}: tensor '{}' has {} bytes for {} {}", what, name, r->bytes.size(), r->dtype,
+                 shape_str(r->shape));
+      dtype = r->dtype;
+      shape = r->shape;
+      nbytes = static_cast<int64_t>(r->bytes.size());
     } else {
       const Int64Array& a = std::get<Int64Array>(value);
       for (int64_t d : a.shape)
@@ -338,6 +351,9 @@ void write_all(std::ostream& out, const std::string& header,
     if (const Tensor* t = std::get_if<Tensor>(&value)) {
       const Tensor c = t->contiguous();  // logical order
       dispatch_dtype(c.dtype(), [&]<typename T>() { write_le(out, c.data<T>(), c.numel()); });
+    } else if (const RawArray* r = std::get_if<RawArray>(&value)) {
+      out.write(reinterpret_cast<const char*>(r->bytes.data()),
+                static_cast<std::streamsize>(r->bytes.size()));
     } else {
       const Int64Array& a = std::get<Int64Array>(value);
       write_le(out, a.values.data(), static_cast<int64_t>(a.values.size()));

@@ -76,9 +76,16 @@ struct Int64Array {
   Shape shape;
   std::vector<int64_t> values;  // row-major, shape_numel(shape) of them
 };
+// Data already in its stored form: `bytes` are the little-endian elements of
+// `dtype` (a safetensors dtype name, e.g. "BF16", "I8"), row-major.
+struct RawArray {
+  std::string dtype;
+  Shape shape;
+  std::vector<uint8_t> bytes;  // shape_numel(shape) × safetensors_dtype_size(dtype)
+};
 // A value to write: a Tensor (f32 → F32, f64 → F64, in logical order even when
-// not contiguous) or int64 data (→ I64).
-using SafetensorsValue = std::variant<Tensor, Int64Array>;
+// not contiguous), int64 data (→ I64), or raw stored data (→ its dtype).
+using SafetensorsValue = std::variant<Tensor, Int64Array, RawArray>;
 
 // Write tensors (and metadata) to `path`, atomically. Names must be unique,
 // non-empty and not "__metadata__"; every failure is an Error naming the path.

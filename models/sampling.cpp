@@ -100,18 +100,17 @@ double GenerateResult::tokens_per_second() const {
   return decode_seconds > 0 ? decoded / decode_seconds : 0.0;
 }
 
-GenerateResult generate(Decoder& decoder, std::span<const int32_t> prompt,
-                        const GenerateOptions& options,
-                        const std::function<void(int32_t)>& on_token) {
+std::vector<GenerateResult> generate_batch(Decoder& decoder, std::span<const int32_t> prompt,
+                                           const GenerateOptions& options,
+                                           const std::function<void(int64_t, int32_t)>& on_token) {
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
   };
-  ATTN_CHECK(decoder.batch() == 1, "generate needs a decoder of batch 1, got {}", decoder.batch());
   ATTN_CHECK(!prompt.empty(), "the prompt is empty: generation needs at least one token to start");
   ATTN_CHECK(options.max_new_tokens >= 0, "the number of tokens must be ≥ 0, got {}",
              options.max_new_tokens);
-  Sampler sampler(options.sampling, options.seed);
+  const int64_t B = decoder.batch();
   const int64_t M = decoder.max_len(), P = std::ssize(prompt), N = options.max_new_tokens;
   const int64_t keep = std::max<int64_t>(1, M / 2);  // tokens kept when the window slides
   if (!options.slide) {
@@ -131,49 +130,83 @@ GenerateResult generate(Decoder& decoder, std::span<const int32_t> prompt,
   const size_t sampled = static_cast<size_t>(
       options.vocab_limit > 0 ? std::min(options.vocab_limit, V) : V);  // ids that may come out
 
-  GenerateResult r;
-  r.prompt_tokens = P;
-  r.tokens.reserve(N);
-  std::vector<int32_t> history(prompt.begin(), prompt.end());
-  history.reserve(P + N);
+  std::vector<Sampler> samplers;
+  std::vector<GenerateResult> results(B);
+  std::vector<std::vector<int32_t>> history(B);
+  for (int64_t b = 0; b < B; ++b) {
+    samplers.emplace_back(options.sampling, options.seed + static_cast<uint64_t>(b));
+    results[b].prompt_tokens = P;
+    results[b].tokens.reserve(N);
+    history[b].assign(prompt.begin(), prompt.end());
+    history[b].reserve(P + N);
+  }
+  // Each sequence's prefill runs as at batch 1 (Decoder::prefill_each), so
+  // sequence b gets the very bits it would get alone.
+  auto prefill_all = [&](int64_t tokens) {
+    std::vector<int32_t> ids;
+    ids.reserve(B * tokens);
+    for (int64_t b = 0; b < B; ++b)
+      ids.insert(ids.end(), history[b].end() - tokens, history[b].end());
+    return decoder.prefill_each(ids, tokens);
+  };
   decoder.reset();
   const int64_t first = std::max<int64_t>(0, P - M);  // a longer prompt slides right away
-  if (first > 0) ++r.slides;
+  int64_t slides = first > 0 ? 1 : 0, steps = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
   // The logits to sample from: the prefill's, then the decoder's step buffer.
   // Sampling reads them through a span, so a step allocates nothing.
   auto t0 = Clock::now();
-  Tensor prefilled = decoder.prefill(prompt.subspan(first), P - first);
+  Tensor prefilled = prefill_all(P - first);
   const Tensor* logits = &prefilled;
-  r.prefill_seconds = seconds(t0, Clock::now());
+  prefill_seconds = seconds(t0, Clock::now());
+  std::vector<int32_t> last(B);
   for (int64_t i = 0; i < N; ++i) {
     if (i > 0 && options.threads) options.threads->before();
     t0 = Clock::now();
     if (i > 0) {
-      const int32_t last = history.back();
       if (decoder.position() == M) {  // full: slide (only reachable with options.slide)
         decoder.reset();
-        prefilled = decoder.prefill(std::span<const int32_t>(history).last(keep), keep);
+        prefilled = prefill_all(keep);
         logits = &prefilled;
-        ++r.slides;
+        ++slides;
       } else {
-        logits = &decoder.step(std::span<const int32_t>(&last, 1));
-        ++r.steps;
+        for (int64_t b = 0; b < B; ++b) last[b] = history[b].back();
+        logits = &decoder.step(last);
+        ++steps;
       }
     }
-    const int32_t next = dispatch_dtype(logits->dtype(), [&]<typename T>() {
-      return sampler.sample<T>(std::span<const T>(logits->data<T>(), sampled));
-    });
+    for (int64_t b = 0; b < B; ++b)
+      last[b] = dispatch_dtype(logits->dtype(), [&]<typename T>() {
+        return samplers[b].sample<T>(std::span<const T>(logits->data<T>() + b * V, sampled));
+      });
     if (i > 0) {
       const double dt = seconds(t0, Clock::now());
-      r.decode_seconds += dt;
+      decode_seconds += dt;
       if (options.threads) options.threads->after(dt);
     }
-    r.tokens.push_back(next);
-    history.push_back(next);
-    if (on_token) on_token(next);
+    for (int64_t b = 0; b < B; ++b) {
+      results[b].tokens.push_back(last[b]);
+      history[b].push_back(last[b]);
+      if (on_token) on_token(b, last[b]);
+    }
   }
-  r.cache_bytes = decoder.cache_bytes();
-  return r;
+  for (GenerateResult& r : results) {
+    r.prefill_seconds = prefill_seconds;
+    r.decode_seconds = decode_seconds;
+    r.steps = steps;
+    r.slides = slides;
+    r.cache_bytes = decoder.cache_bytes() / B;
+  }
+  return results;
+}
+
+GenerateResult generate(Decoder& decoder, std::span<const int32_t> prompt,
+                        const GenerateOptions& options,
+                        const std::function<void(int32_t)>& on_token) {
+  ATTN_CHECK(decoder.batch() == 1, "generate needs a decoder of batch 1, got {}", decoder.batch());
+  std::function<void(int64_t, int32_t)> each;
+  if (on_token) each = [&](int64_t, int32_t id) { on_token(id); };
+  return std::move(generate_batch(decoder, prompt, options, each).front());
 }
 
 }  // namespace attnlab

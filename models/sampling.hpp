@@ -14,7 +14,8 @@
 // Scratch buffers grow to the vocabulary once; sampling allocates nothing after.
 //
 // generate() runs a Decoder of batch 1: one prefill of the prompt, then one
-// step per new token, calling on_token as each is chosen (to stream text).
+// step per new token, calling on_token as each is chosen (to stream text);
+// generate_batch() runs B sequences of the same prompt with B seeds together.
 #pragma once
 
 #include <cstdint>
@@ -94,5 +95,17 @@ struct GenerateResult {
 GenerateResult generate(Decoder& decoder, std::span<const int32_t> prompt,
                         const GenerateOptions& options,
                         const std::function<void(int32_t)>& on_token = {});
+
+// Continues `prompt` in decoder.batch() sequences at once (one step feeds a
+// token of each: the weights are read once per step for all of them).
+// Sequence b samples with seed options.seed + b and gets exactly the tokens
+// generate() gives alone with that seed: the decoder feeds each sequence by
+// the products of batch 1 (Decoder::prefill_each; steps whose rows do not
+// mix, tensor/packed_matrix.hpp). The window slides for all at once.
+// on_token(b, id) is called as each token is chosen; timings are the batch's
+// (cache_bytes: one sequence's).
+std::vector<GenerateResult> generate_batch(
+    Decoder& decoder, std::span<const int32_t> prompt, const GenerateOptions& options,
+    const std::function<void(int64_t, int32_t)>& on_token = {});
 
 }  // namespace attnlab

@@ -206,8 +206,12 @@ TEST_CASE("attnlab sample: --num-samples, --prompt-file and the short flags -m -
   REQUIRE(samples.size() == 3);
   for (const std::string& s : samples) CHECK(s.rfind("Before we", 0) == 0);
   CHECK(samples[0] != samples[1]);
-  CHECK(contains(three.err, "sample 3 (seed 9): 10 tokens"));
-  // Sample i is the sample of seed + i; the short flags are the long ones.
+  // The three decode as one batch.
+  CHECK(contains(three.err, "10 tokens per sample: prompt of "));
+  CHECK(contains(three.err, "attention, batch 3, "));
+  // Sample i is the sample of seed + i, the same text as alone (batched
+  // decoding gives every sequence the bits it gets at batch 1); the short
+  // flags are the long ones.
   const CommandResult second = run_attnlab(
       {"sample", "-m", ck.dec, "-p", "Before we", "-n", "10", "-s", "8", "-t", "1", "--quiet"});
   CHECK(second.out == samples[1]);

@@ -1,0 +1,186 @@
+// Packing, unpacking and the checks of tensor/packed_matrix.hpp; the product
+// is in kernels/packed_linear.cpp.
+#include "attnlab/tensor/packed_matrix.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+namespace attnlab {
+
+std::string_view weight_format_name(WeightFormat format) {
+  switch (format) {
+    case WeightFormat::F32:
+      return "f32";
+    case WeightFormat::BF16:
+      return "bf16";
+    case WeightFormat::Int8:
+      return "int8";
+  }
+  return "?";
+}
+
+WeightFormat parse_weight_format(std::string_view name) {
+  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Int8})
+    if (name == weight_format_name(f)) return f;
+  throw Error(fmt::format("unknown weight format '{}': use f32, bf16 or int8", name));
+}
+
+uint16_t float_to_bf16(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  if (std::isnan(x)) return static_cast<uint16_t>((bits >> 16) | 0x0040);  // stays a NaN
+  // Round to nearest, ties to even: add 0x7fff plus the lowest kept bit.
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+float bf16_to_float(uint16_t bits) {
+  return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
+}
+
+PackedMatrix PackedMatrix::pack(const Tensor& w, WeightFormat format) {
+  ATTN_CHECK(w.dim() == 2, "pack: a matrix is 2-D, got shape {}", shape_str(w.shape()));
+  const Tensor m = w.to(DType::F32).contiguous();
+  PackedMatrix p;
+  p.format_ = format;
+  p.rows_ = m.size(0);
+  p.cols_ = m.size(1);
+  const float* src = m.data<float>();
+  const int64_t n = p.rows_ * p.cols_;
+  switch (format) {
+    case WeightFormat::F32:
+      p.f32_ = m;
+      break;
+    case WeightFormat::BF16:
+      p.bf16_.resize(n);
+      for (int64_t i = 0; i < n; ++i) p.bf16_[i] = float_to_bf16(src[i]);
+      break;
+    case WeightFormat::Int8: {
+      const int64_t G = groups(p.cols_);
+      p.int8_.resize(n);
+      p.scales_.resize(p.rows_ * G);
+      for (int64_t r = 0; r < p.rows_; ++r)
+        for (int64_t g = 0; g < G; ++g) {
+          const int64_t c0 = g * kInt8GroupSize, c1 = std::min(p.cols_, c0 + kInt8GroupSize);
+          const float* x = src + r * p.cols_;
+          float amax = 0;
+          for (int64_t c = c0; c < c1; ++c) amax = std::max(amax, std::abs(x[c]));
+          const float s = amax / 127.0f;
+          p.scales_[r * G + g] = s;
+          for (int64_t c = c0; c < c1; ++c) {
+            const float q = s == 0.0f ? 0.0f : std::nearbyint(x[c] / s);
+            p.int8_[r * p.cols_ + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+          }
+        }
+      break;
+    }
+  }
+  return p;
+}
+
+PackedMatrix PackedMatrix::from_bf16(int64_t rows, int64_t cols, std::span<const uint16_t> bits) {
+  ATTN_CHECK(rows >= 0 && cols >= 0 && static_cast<int64_t>(bits.size()) == rows * cols,
+             "bf16 matrix [{}, {}]: {} values", rows, cols, bits.size());
+  PackedMatrix p;
+  p.format_ = WeightFormat::BF16;
+  p.rows_ = rows;
+  p.cols_ = cols;
+  p.bf16_.assign(bits.begin(), bits.end());
+  return p;
+}
+
+PackedMatrix PackedMatrix::from_int8(int64_t rows, int64_t cols, std::span<const int8_t> values,
+                                     std::span<const float> scales) {
+  ATTN_CHECK(rows >= 0 && cols >= 0 && static_cast<int64_t>(values.size()) == rows * cols,
+             "int8 matrix [{}, {}]: {} values", rows, cols, values.size());
+  ATTN_CHECK(static_cast<int64_t>(scales.size()) == rows * groups(cols),
+             "int8 matrix [{}, {}]: {} scales, needs {} (one per group of {} columns of a row)",
+             rows, cols, scales.size(), rows * groups(cols), kInt8GroupSize);
+  for (float s : scales)
+    ATTN_CHECK(std::isfinite(s) && s >= 0, "int8 matrix: a scale is {}, not finite and ≥ 0", s);
+  PackedMatrix p;
+  p.format_ = WeightFormat::Int8;
+  p.rows_ = rows;
+  p.cols_ = cols;
+  p.int8_.assign(values.begin(), values.end());
+  p.scales_.assign(scales.begin(), scales.end());
+  return p;
+}
+
+PackedMatrix PackedMatrix::stack_rows(const std::vector<PackedMatrix>& parts) {
+  ATTN_CHECK(!parts.empty(), "stack_rows: no parts");
+  PackedMatrix p;
+  p.format_ = parts.front().format_;
+  p.cols_ = parts.front().cols_;
+  std::vector<Tensor> f32_parts;
+  for (const PackedMatrix& m : parts) {
+    if (m.f32_.defined()) f32_parts.push_back(m.f32_);
+    ATTN_CHECK(m.format_ == p.format_ && m.cols_ == p.cols_,
+               "stack_rows: parts of other formats or widths");
+    p.rows_ += m.rows_;
+    p.bf16_.insert(p.bf16_.end(), m.bf16_.begin(), m.bf16_.end());
+    p.int8_.insert(p.int8_.end(), m.int8_.begin(), m.int8_.end());
+    p.scales_.insert(p.scales_.end(), m.scales_.begin(), m.scales_.end());
+  }
+  if (p.format_ == WeightFormat::F32) {
+    p.f32_ = Tensor::empty({p.rows_, p.cols_}, DType::F32);
+    int64_t at = 0;
+    for (const Tensor& t : f32_parts) {
+      p.f32_.narrow(0, at, t.size(0)).copy_(t);
+      at += t.size(0);
+    }
+  }
+  return p;
+}
+
+PackedMatrix PackedMatrix::narrow_rows(int64_t begin, int64_t count) const {
+  ATTN_CHECK(begin >= 0 && count >= 0 && begin + count <= rows_, "narrow_rows: rows [{}, {}) of {}",
+             begin, begin + count, rows_);
+  PackedMatrix p;
+  p.format_ = format_;
+  p.rows_ = count;
+  p.cols_ = cols_;
+  const int64_t a = begin * cols_, b = (begin + count) * cols_, G = groups(cols_);
+  if (f32_.defined()) p.f32_ = f32_.narrow(0, begin, count).contiguous();
+  if (!bf16_.empty()) p.bf16_.assign(bf16_.begin() + a, bf16_.begin() + b);
+  if (!int8_.empty()) {
+    p.int8_.assign(int8_.begin() + a, int8_.begin() + b);
+    p.scales_.assign(scales_.begin() + begin * G, scales_.begin() + (begin + count) * G);
+  }
+  return p;
+}
+
+int64_t PackedMatrix::bytes() const {
+  return static_cast<int64_t>(f32_values().size() * 4 + bf16_.size() * 2 + int8_.size() +
+                              scales_.size() * 4);
+}
+
+void PackedMatrix::unpack_row(int64_t r, float* out) const {
+  const int64_t at = r * cols_;
+  switch (format_) {
+    case WeightFormat::F32:
+      std::memcpy(out, f32_.data<float>() + at, cols_ * sizeof(float));
+      return;
+    case WeightFormat::BF16:
+      for (int64_t c = 0; c < cols_; ++c) out[c] = bf16_to_float(bf16_[at + c]);
+      return;
+    case WeightFormat::Int8: {
+      const float* s = scales_.data() + r * groups(cols_);
+      for (int64_t c = 0; c < cols_; ++c)
+        out[c] = static_cast<float>(int8_[at + c]) * s[c / kInt8GroupSize];
+      return;
+    }
+  }
+}
+
+void PackedMatrix::unpack_into(float* out) const {
+  for (int64_t r = 0; r < rows_; ++r) unpack_row(r, out + r * cols_);
+}
+
+Tensor PackedMatrix::unpack(DType dtype) const {
+  Tensor out = Tensor::empty({rows_, cols_}, DType::F32);
+  unpack_into(out.data<float>());
+  return dtype == DType::F32 ? out : out.to(dtype);
+}
+
+}  // namespace attnlab

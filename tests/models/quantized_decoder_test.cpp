@@ -1,0 +1,227 @@
+// Decoders with bf16 and int8 matrices (models/decoder_checkpoint.hpp,
+// tensor/packed_matrix.hpp): they compute with exactly their stored values,
+// stay within convert's tolerance of the training forward, write and read
+// back bit for bit, decode a sequence alone or in a batch to the same bits,
+// and refuse malformed files with a message.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "attnlab/autograd/variable.hpp"
+#include "attnlab/models/decoder.hpp"
+#include "attnlab/models/decoder_checkpoint.hpp"
+#include "attnlab/models/safetensors.hpp"
+#include "attnlab/models/sampling.hpp"
+#include "tests/models/decoder_test_util.hpp"
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+using test::contains;
+using test::error_of;
+using test::random_ids;
+using test::random_model;
+using test::small_config;
+using test::Variant;
+
+constexpr WeightFormat kPacked[] = {WeightFormat::BF16, WeightFormat::Int8};
+
+const Variant kVariants[] = {
+    {.attention = "mha", .rope_fraction = 0.5}, {.attention = "gqa"},
+    {.attention = "mqa", .ffn = "relu"},        {.attention = "mla"},
+    {.attention = "gqa", .moe = true},          {.attention = "mla", .moe = true, .top_k = 1},
+    {.attention = "mha", .tied = true},
+};
+
+fs::path scratch_dir(const std::string& name) {
+  fs::path dir = fs::path(ATTNLAB_BINARY_DIR) / "quantized_decoder_test" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+Tensor training_logits(const LanguageModel& model, const std::vector<int32_t>& ids, int64_t B,
+                       int64_t T) {
+  NoGradGuard no_grad;
+  return model.forward(ids, B, T).logits.value();
+}
+
+DecoderWeights packed_weights(const LanguageModel& model, WeightFormat format) {
+  DecoderWeights w = absorb_weights(model, DType::F32);
+  pack_decoder_weights(w, format);
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 and int8 decoders: which tensors are packed, and their stored values decode") {
+  const int64_t B = 2, T = 12;
+  for (const Variant& v : kVariants) {
+    CAPTURE(v.name());
+    const ModelConfig config = small_config(v);
+    const auto model = random_model(config, DType::F32, 11);
+    const std::vector<int32_t> ids = random_ids(B * T, config.vocab_size, 3);
+    const Tensor expected = training_logits(*model, ids, B, T);
+    for (WeightFormat f : kPacked) {
+      CAPTURE(weight_format_name(f));
+      const DecoderWeights w = packed_weights(*model, f);
+      // Every matrix but the routers is packed; vectors stay f32.
+      for (const auto& [name, t] : w.tensors) {
+        const bool packed = w.packed.count(name) == 1;
+        CHECK(packed == (t.dim() == 2 && !contains(name, ".moe.router.")));
+      }
+      // The f32 decoder (packed steps, gemm on unpacked values for the
+      // prefill) equals an f64 decoder of the same values up to f32 rounding.
+      Decoder dec(w, DType::F32, {.batch = B});
+      DecoderWeights w64 = w;
+      for (auto& [name, t] : w64.tensors) t = t.to(DType::F64);
+      w64.packed.clear();
+      Decoder dec64(w64, DType::F64, {.batch = B});
+      const Tensor got = decode_logits(dec, ids, T, 4);
+      CHECK(logits_relative_error(got, decode_logits(dec64, ids, T, 4)) <= 2e-5);
+      // And the rounding of the weights moves the logits less than convert's tolerance.
+      const double err = logits_relative_error(got, expected);
+      CHECK(err > 0);
+      CHECK(err <= decoder_check_tolerance(f));
+    }
+  }
+}
+
+TEST_CASE("bf16 and int8 decoder files write and read back bit for bit") {
+  const fs::path dir = scratch_dir("round_trip");
+  const ModelConfig config = small_config({.attention = "mla", .moe = true});
+  const auto model = random_model(config, DType::F32, 5);
+  const std::vector<int32_t> ids = random_ids(2 * 12, config.vocab_size, 8);
+  for (WeightFormat f : kPacked) {
+    CAPTURE(weight_format_name(f));
+    const DecoderWeights w = packed_weights(*model, f);
+    const std::string path = (dir / (std::string(weight_format_name(f)) + ".safetensors")).string();
+    write_decoder_checkpoint(path, w);
+    const SafetensorsFile file = read_safetensors(path);
+    CHECK(file.metadata.at("weights") == weight_format_name(f));
+    const std::string stored = f == WeightFormat::BF16 ? "BF16" : "I8";
+    CHECK(file.at("layers.0.attn.w_dq.weight").dtype == stored);
+    CHECK(file.at("tok_emb.weight").dtype == stored);
+    CHECK(file.at("layers.0.attn_norm.weight").dtype == "F32");
+    CHECK(file.at("layers.1.moe.router.weight").dtype == "F32");
+    if (f == WeightFormat::Int8) {
+      CHECK(file.metadata.at("weights.group_size") == "32");
+      // D = 32 columns: one scale per row; w_uq_uk is [48, 16]: one group of 16.
+      CHECK(file.at("layers.0.attn.w_dq.weight_scale").shape == Shape{16, 1});
+      CHECK(file.at("layers.0.moe.experts.2.w_down.weight_scale").dtype == "F32");
+    } else {
+      CHECK(file.find("layers.0.attn.w_dq.weight_scale") == nullptr);
+    }
+    const DecoderWeights back = read_decoder_weights(path);
+    CHECK(back.weights == f);
+    REQUIRE(back.packed.size() == w.packed.size());
+    for (const auto& [name, m] : w.packed) {
+      const PackedMatrix& b = back.packed.at(name);
+      CHECK(std::ranges::equal(b.bf16_bits(), m.bf16_bits()));
+      CHECK(std::ranges::equal(b.int8_values(), m.int8_values()));
+      CHECK(std::ranges::equal(b.int8_scales(), m.int8_scales()));
+    }
+    Decoder a(w, DType::F32, {.batch = 2}), c(back, DType::F32, {.batch = 2});
+    const Tensor la = decode_logits(a, ids, 12, 3), lc = decode_logits(c, ids, 12, 3);
+    CHECK(std::ranges::equal(la.to_vector(), lc.to_vector()));
+    // Written again as f32 (convert of an f32 file): no stale weights metadata.
+    DecoderWeights plain = back;
+    plain.packed.clear();
+    plain.weights = WeightFormat::F32;
+    const std::string f32_path = (dir / "again.safetensors").string();
+    write_decoder_checkpoint(f32_path, plain);
+    CHECK(read_safetensors(f32_path).metadata.at("weights") == "f32");
+    CHECK(read_safetensors(f32_path).at("tok_emb.weight").dtype == "F32");
+  }
+}
+
+TEST_CASE("a malformed int8 or bf16 decoder file is refused with one message") {
+  const fs::path dir = scratch_dir("malformed");
+  const ModelConfig config = small_config({.attention = "gqa"});
+  const auto model = random_model(config, DType::F32, 5);
+  const DecoderWeights w = packed_weights(*model, WeightFormat::Int8);
+  const std::string good = (dir / "good.safetensors").string();
+  write_decoder_checkpoint(good, w);
+  std::ifstream in(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  // Truncated: the data runs out before the header's offsets.
+  const std::string cut = (dir / "cut.safetensors").string();
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() - 100);
+  const std::string msg = error_of([&] { read_decoder_weights(cut); });
+  CHECK(contains(msg, cut));
+  CHECK(msg.find('\n') == std::string::npos);
+
+  // A scale missing, or an int8 norm, by rewriting the tensors.
+  auto rewrite = [&](const std::string& name, auto edit) {
+    std::vector<std::pair<std::string, SafetensorsValue>> values;
+    const SafetensorsFile file = read_safetensors(good);
+    for (const SafetensorsEntry& e : file.entries)
+      values.emplace_back(
+          e.name,
+          RawArray{.dtype = e.dtype, .shape = e.shape, .bytes = {e.bytes.begin(), e.bytes.end()}});
+    edit(values);
+    const std::string path = (dir / name).string();
+    write_safetensors_values(path, values, file.metadata);
+    return error_of([&] { read_decoder_weights(path); });
+  };
+  CHECK(contains(rewrite("no_scale.safetensors",
+                         [](auto& values) {
+                           std::erase_if(values, [](const auto& v) {
+                             return v.first == "layers.1.ffn.w_up.weight_scale";
+                           });
+                         }),
+                 "missing tensor layers.1.ffn.w_up.weight_scale (the scales of the int8 matrix "
+                 "layers.1.ffn.w_up.weight)"));
+  CHECK(contains(rewrite("int8_norm.safetensors",
+                         [](auto& values) {
+                           for (auto& [name, v] : values)
+                             if (name == "norm.weight") {
+                               RawArray& r = std::get<RawArray>(v);
+                               r.dtype = "I8";
+                               r.bytes.resize(r.bytes.size() / 4);
+                             }
+                         }),
+                 "tensor norm.weight is I8, but only the matrices of a decoder may be"));
+  CHECK(contains(rewrite("bad_scale.safetensors",
+                         [](auto& values) {
+                           for (auto& [name, v] : values)
+                             if (name == "layers.0.attn.wo.weight_scale") {
+                               RawArray& r = std::get<RawArray>(v);
+                               const float nan = std::numeric_limits<float>::quiet_NaN();
+                               std::memcpy(r.bytes.data(), &nan, 4);
+                             }
+                         }),
+                 "tensor layers.0.attn.wo.weight: int8 matrix: a scale is nan"));
+}
+
+TEST_CASE("a batch of sequences samples what each samples alone, every variant and format") {
+  for (const Variant& v :
+       {Variant{.attention = "mha"}, Variant{.attention = "mla"},
+        Variant{.attention = "gqa", .moe = true}, Variant{.attention = "mqa", .ffn = "relu"}}) {
+    CAPTURE(v.name());
+    const ModelConfig config = small_config(v);  // max_seq_len 12: the window slides
+    const auto model = random_model(config, DType::F32, 21);
+    for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Int8}) {
+      CAPTURE(weight_format_name(f));
+      const DecoderWeights w = packed_weights(*model, f);
+      const std::vector<int32_t> prompt = random_ids(5, config.vocab_size, 4);
+      const GenerateOptions g{.max_new_tokens = 20, .sampling = {}, .seed = 40, .slide = true};
+      Decoder batch(w, DType::F32, {.batch = 4});
+      const std::vector<GenerateResult> together = generate_batch(batch, prompt, g);
+      REQUIRE(together.size() == 4);
+      CHECK(together[0].slides >= 1);
+      Decoder one(w, DType::F32, {.batch = 1});
+      for (int64_t b = 0; b < 4; ++b) {
+        GenerateOptions gb = g;
+        gb.seed = g.seed + static_cast<uint64_t>(b);
+        CHECK(generate(one, prompt, gb).tokens == together[b].tokens);
+      }
+      CHECK(together[0].tokens != together[1].tokens);
+    }
+  }
+}
+
+}  // namespace attnlab

@@ -1,0 +1,180 @@
+// tensor/packed_matrix.hpp: packing round trips within the format's error
+// bound, groups of 32 (and a shorter last group), the products against a
+// double reference, and the same bits for a row alone or inside a batch and
+// at any thread count.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+#include "attnlab/tensor/packed_matrix.hpp"
+#include "attnlab/tensor/random.hpp"
+
+using namespace attnlab;
+
+namespace {
+
+constexpr WeightFormat kFormats[] = {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Int8};
+
+Tensor random_matrix(int64_t rows, int64_t cols, uint64_t seed) {
+  Rng rng(seed);
+  return Tensor::normal({rows, cols}, rng, 0.0, 0.5, DType::F32);
+}
+
+// out = x · wᵀ in double from the unpacked values.
+std::vector<double> reference_product(const std::vector<float>& x, int64_t rows,
+                                      const PackedMatrix& w) {
+  const Tensor u = w.unpack();
+  const int64_t n = w.rows(), k = w.cols();
+  std::vector<double> out(rows * n, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t c = 0; c < k; ++c)
+        s += static_cast<double>(x[r * k + c]) * static_cast<double>(u.data<float>()[j * k + c]);
+      out[r * n + j] = s;
+    }
+  return out;
+}
+
+std::vector<float> random_rows(int64_t rows, int64_t k, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> x(rows * k);
+  for (float& v : x) v = static_cast<float>(rng.normal());
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 rounds to nearest, ties to even, and widens exactly") {
+  CHECK(bf16_to_float(float_to_bf16(1.0f)) == 1.0f);
+  CHECK(bf16_to_float(float_to_bf16(-3.5f)) == -3.5f);
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties to the even (1).
+  CHECK(bf16_to_float(float_to_bf16(1.0f + 0x1p-8f)) == 1.0f);
+  // 1 + 3·2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: to 1 + 2^-6.
+  CHECK(bf16_to_float(float_to_bf16(1.0f + 3 * 0x1p-8f)) == 1.0f + 0x1p-6f);
+  CHECK(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+}
+
+TEST_CASE("packing round trips within the format's bound, groups of 32 and odd widths") {
+  for (int64_t cols : {1, 7, 31, 32, 33, 64, 100, 344}) {
+    CAPTURE(cols);
+    const Tensor w = random_matrix(5, cols, 7 + cols);
+    const float* src = w.data<float>();
+    for (WeightFormat f : kFormats) {
+      CAPTURE(weight_format_name(f));
+      const PackedMatrix p = PackedMatrix::pack(w, f);
+      REQUIRE(p.rows() == 5);
+      REQUIRE(p.cols() == cols);
+      const Tensor u = p.unpack();
+      for (int64_t r = 0; r < 5; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+          const float x = src[r * cols + c], y = u.data<float>()[r * cols + c];
+          if (f == WeightFormat::F32) {
+            REQUIRE(y == x);
+          } else if (f == WeightFormat::BF16) {
+            REQUIRE(std::abs(y - x) <= std::abs(x) * 0x1p-8f);
+          } else {
+            // |error| ≤ s/2 with s = (max |w| over the group of 32) / 127.
+            const int64_t g0 = (c / 32) * 32, g1 = std::min(cols, g0 + 32);
+            float amax = 0;
+            for (int64_t i = g0; i < g1; ++i) amax = std::max(amax, std::abs(src[r * cols + i]));
+            const float s = amax / 127.0f;
+            REQUIRE(p.int8_scales()[r * PackedMatrix::groups(cols) + c / 32] == s);
+            REQUIRE(std::abs(y - x) <= s * 0.5f * (1 + 1e-6f));
+          }
+        }
+      if (f == WeightFormat::Int8) {
+        CHECK(static_cast<int64_t>(p.int8_scales().size()) == 5 * ((cols + 31) / 32));
+        CHECK(p.bytes() == 5 * cols + 5 * ((cols + 31) / 32) * 4);
+      }
+    }
+  }
+}
+
+TEST_CASE("int8 groups are independent: a large value costs precision in its own group only") {
+  Tensor w = Tensor::full({1, 64}, 0.01, DType::F32);
+  w.data<float>()[40] = 100.0f;  // in the second group
+  const PackedMatrix p = PackedMatrix::pack(w, WeightFormat::Int8);
+  const Tensor u = p.unpack();
+  CHECK(u.data<float>()[0] == doctest::Approx(0.01).epsilon(1e-6));  // first group: exact-ish
+  CHECK(std::abs(u.data<float>()[33] - 0.01f) > 1e-3f);              // rounded to 0 next to 100
+  CHECK(u.data<float>()[40] == 100.0f);
+  // A group of zeros has scale 0 and stays zero.
+  const PackedMatrix z = PackedMatrix::pack(Tensor::zeros({2, 40}, DType::F32), WeightFormat::Int8);
+  for (float s : z.int8_scales()) CHECK(s == 0.0f);
+  for (int8_t q : z.int8_values()) CHECK(q == 0);
+}
+
+TEST_CASE("packed_linear equals the product of the unpacked values, beta 0 and 1") {
+  for (int64_t k : {1, 5, 32, 45, 96, 200}) {
+    for (WeightFormat f : kFormats) {
+      CAPTURE(k);
+      CAPTURE(weight_format_name(f));
+      const int64_t n = 37, rows = 6;
+      const PackedMatrix w = PackedMatrix::pack(random_matrix(n, k, 100 + k), f);
+      const std::vector<float> x = random_rows(rows, k, 200 + k);
+      const std::vector<double> want = reference_product(x, rows, w);
+      std::vector<float> out(rows * n, 0.0f);
+      packed_linear(out.data(), n, x.data(), k, rows, w, 0.0f);
+      for (int64_t i = 0; i < rows * n; ++i)
+        REQUIRE(std::abs(out[i] - want[i]) <= 1e-5 * (1 + std::sqrt(static_cast<double>(k))));
+      std::vector<float> acc(rows * n, 1.0f);  // beta 1 adds to what is there
+      packed_linear(acc.data(), n, x.data(), k, rows, w, 1.0f);
+      for (int64_t i = 0; i < rows * n; ++i) REQUIRE(acc[i] == 1.0f + out[i]);
+    }
+  }
+}
+
+TEST_CASE("packed_linear: a row alone, inside a batch, at any thread count: the same bits") {
+  const int64_t n = 300, k = 344,
+                rows = 7;  // several blocks of W; 7 = one batch of 4 + 3 single rows
+  const std::vector<float> x = random_rows(rows, k, 5);
+  const int before = omp_get_max_threads();
+  for (WeightFormat f : kFormats) {
+    CAPTURE(weight_format_name(f));
+    const PackedMatrix w = PackedMatrix::pack(random_matrix(n, k, 9), f);
+    std::vector<float> batch(rows * n);
+    omp_set_num_threads(1);
+    packed_linear(batch.data(), n, x.data(), k, rows, w, 0.0f);
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      std::vector<float> again(rows * n);
+      packed_linear(again.data(), n, x.data(), k, rows, w, 0.0f);
+      CHECK(again == batch);
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<float> one(n);
+        packed_linear(one.data(), n, x.data() + r * k, k, 1, w, 0.0f);
+        REQUIRE(std::equal(one.begin(), one.end(), batch.begin() + r * n));
+      }
+    }
+  }
+  omp_set_num_threads(before);
+}
+
+TEST_CASE("stacked and narrowed packed matrices keep their rows") {
+  for (WeightFormat f : kFormats) {
+    const Tensor a = random_matrix(3, 40, 1), b = random_matrix(5, 40, 2);
+    const PackedMatrix s =
+        PackedMatrix::stack_rows({PackedMatrix::pack(a, f), PackedMatrix::pack(b, f)});
+    CHECK(s.rows() == 8);
+    const Tensor u = s.unpack();
+    const Tensor ub = PackedMatrix::pack(b, f).unpack();
+    const Tensor tail = s.narrow_rows(3, 5).unpack();
+    for (int64_t i = 0; i < 5 * 40; ++i) {
+      REQUIRE(u.data<float>()[3 * 40 + i] == ub.data<float>()[i]);
+      REQUIRE(tail.data<float>()[i] == ub.data<float>()[i]);
+    }
+  }
+}
+
+TEST_CASE("bad packed data and names are refused with a message") {
+  const std::vector<int8_t> q(64, 1);
+  CHECK_THROWS_WITH_AS(PackedMatrix::from_int8(2, 32, q, std::vector<float>(3, 1.0f)),
+                       doctest::Contains("scales"), Error);
+  CHECK_THROWS_AS(PackedMatrix::from_int8(2, 32, q, std::vector<float>{1.0f, NAN}), Error);
+  CHECK_THROWS_AS(PackedMatrix::from_bf16(2, 3, std::vector<uint16_t>(5)), Error);
+  CHECK_THROWS_WITH_AS(parse_weight_format("int4"), doctest::Contains("f32, bf16 or int8"), Error);
+  CHECK(parse_weight_format("bf16") == WeightFormat::BF16);
+}
