@@ -320,6 +320,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2,
                     help="interleaved repeats of each row (the median of medians is reported)")
     ap.add_argument("--decode", type=int, default=64, help="tokens decoded after the prefill")
+    ap.add_argument("--decode-rows", default="bf16,int8",
+                    help="weight formats of the quantized decode rows (bench_decode, beside "
+                         "--bench; '' for none); f32 is always timed with them")
+    ap.add_argument("--decode-batches", default="1,4,16",
+                    help="batches of the batched decode rows")
     ap.add_argument("--coretype", default="",
                     help="also time every row with OPENBLAS_CORETYPE set to this (or unset, when "
                          "the environment sets it)")
@@ -398,12 +403,33 @@ def main() -> int:
         f"Machine: {machine_line()}; f32 FMA peak of 2 cores (measured, max of the 2-thread loop and twice the 1-thread one) {fma:.0f} GFLOP/s.",
         f"PyTorch {torch_version()}; {load_line()} at the end of the run.", "",
         header] + lines) + "\n"
+    if args.decode_rows:
+        text += decode_rows(args, rows, base_env)
     print()
     print(text)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
     return 0
+
+
+def decode_rows(args, rows: list[dict], env) -> str:
+    """The quantized and batched decode rows: bench_decode (beside --bench) on
+    each preset's mha model, formats and batches interleaved. PyTorch's side of
+    every row is its f32 decoder at batch 1 (the dense mha row above)."""
+    bench = os.path.join(os.path.dirname(os.path.abspath(args.bench)), "bench_decode")
+    out = []
+    for preset in args.presets.split(","):
+        torch_tok = next((r["t_tok"] for r in rows if r["preset"] == preset
+                          and r["attention"] == "mha" and r["ffn"] == "dense"), 0.0)
+        result = subprocess.run(
+            [bench, "--preset", preset, "--formats", "f32," + args.decode_rows,
+             "--batches", args.decode_batches, "--tokens", str(max(args.decode, 16))],
+            env=env, capture_output=True, text=True, check=True)
+        out.append(f"\nDecode by weight format and batch, {preset} mha (bench_decode; PyTorch's "
+                   f"side of every row is its f32 decoder at batch 1: {torch_tok:.0f} tok/s):\n")
+        out.append(result.stdout)
+    return "".join(out)
 
 
 def format_row(r: dict) -> str:

@@ -6,7 +6,7 @@
 //   f32, bf16  chunks of L columns, even chunks into accumulator a0, odd ones
 //              into a1 (two FMA chains in flight); the last partial chunk is
 //              zero-padded; result = ReduceSum(a0 + a1).
-//   int8       per group of 32 columns: the chunks of the group into p0/p1
+//   int8       per group g of 32 columns: the chunks of the group into p0/p1
 //              as above (w = f32(q)), then a_(g mod 2) += (p0 + p1) · s_g;
 //              result = ReduceSum(a0 + a1).
 //
@@ -117,33 +117,46 @@ HWY_INLINE void DotRowsPlain(const W* w, const float* const* x, size_t k, float*
   for (size_t r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0[r], a1[r])));
 }
 
-// out[r] = w · x_r for int8 weights w [k] with scales [groups].
+// acc[r] += (w · x_r over group g, a group of G = 32 columns) · scale[g].
+template <size_t R, class D>
+HWY_INLINE void GroupFma(D d, const int8_t* w, const float* scales, const float* const* x, size_t k,
+                         size_t g, hn::Vec<D>* acc) {
+  using V = hn::Vec<D>;
+  const size_t L = hn::Lanes(d), G = static_cast<size_t>(kInt8GroupSize);
+  const size_t c0 = g * G, end = std::min(k, c0 + G);
+  V p0[R], p1[R];
+  for (size_t r = 0; r < R; ++r) p0[r] = p1[r] = hn::Zero(d);
+  if (end - c0 == G) {  // a whole group: G / L chunks, L a power of two < G
+    for (size_t c = c0; c < end; c += 2 * L) {
+      ChunkFma<R>(d, w, x, c, L, p0);
+      ChunkFma<R>(d, w, x, c + L, L, p1);
+    }
+  } else {  // the shorter last group of a row
+    bool odd = false;
+    for (size_t c = c0; c < end; c += L, odd = !odd)
+      ChunkFma<R>(d, w, x, c, std::min(L, end - c), odd ? p1 : p0);
+  }
+  const V s = hn::Set(d, scales[g]);
+  for (size_t r = 0; r < R; ++r) acc[r] = hn::MulAdd(hn::Add(p0[r], p1[r]), s, acc[r]);
+}
+
+// out[r] = w · x_r for int8 weights w [k] with scales [groups]: even groups
+// into a0, odd ones into a1.
 template <size_t R>
 HWY_INLINE void DotRowsInt8(const int8_t* w, const float* scales, const float* const* x, size_t k,
                             float* out) {
   const hn::ScalableTag<float> d;
   using V = hn::Vec<decltype(d)>;
-  const size_t L = hn::Lanes(d), G = static_cast<size_t>(kInt8GroupSize);
-  V a[2][R];
-  for (size_t r = 0; r < R; ++r) a[0][r] = a[1][r] = hn::Zero(d);
-  for (size_t g = 0, c0 = 0; c0 < k; ++g, c0 += G) {
-    const size_t end = std::min(k, c0 + G);
-    V p0[R], p1[R];
-    for (size_t r = 0; r < R; ++r) p0[r] = p1[r] = hn::Zero(d);
-    if (end - c0 == G) {  // a whole group: G / L chunks, L a power of two ≤ G
-      for (size_t c = c0; c < end; c += 2 * L) {
-        ChunkFma<R>(d, w, x, c, L, p0);
-        if (L < G) ChunkFma<R>(d, w, x, c + L, L, p1);
-      }
-    } else {  // the shorter last group of a row
-      bool odd = false;
-      for (size_t c = c0; c < end; c += L, odd = !odd)
-        ChunkFma<R>(d, w, x, c, std::min(L, end - c), odd ? p1 : p0);
-    }
-    const V s = hn::Set(d, scales[g]);
-    for (size_t r = 0; r < R; ++r) a[g & 1][r] = hn::MulAdd(hn::Add(p0[r], p1[r]), s, a[g & 1][r]);
+  const size_t groups = (k + kInt8GroupSize - 1) / kInt8GroupSize;
+  V a0[R], a1[R];
+  for (size_t r = 0; r < R; ++r) a0[r] = a1[r] = hn::Zero(d);
+  size_t g = 0;
+  for (; g + 2 <= groups; g += 2) {
+    GroupFma<R>(d, w, scales, x, k, g, a0);
+    GroupFma<R>(d, w, scales, x, k, g + 1, a1);
   }
-  for (size_t r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a[0][r], a[1][r])));
+  if (g < groups) GroupFma<R>(d, w, scales, x, k, g, a0);
+  for (size_t r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0[r], a1[r])));
 }
 
 template <size_t R>
