@@ -3,8 +3,12 @@
 // library; none holds logic of its own worth testing apart from the CLI.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+#include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace attnlab::cli {
 
@@ -13,6 +17,20 @@ namespace attnlab::cli {
 struct ExitStatus {
   int code;
 };
+
+// A command line wrong in itself, whatever the files hold (flags that
+// contradict each other, a flag out of place, an unknown preset): main says
+// so and exits 2, as for CLI11's own checks. What only the files, the data or
+// the machine refuse is an Error (exit 1).
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+template <typename... Args>
+void usage_check(bool ok, fmt::format_string<Args...> message, Args&&... args) {
+  if (!ok) throw UsageError(fmt::format(message, std::forward<Args>(args)...));
+}
 
 // Each adds its subcommand to the app; the callback runs it.
 void add_info_command(CLI::App& app);

@@ -10,6 +10,7 @@
 #include "attnlab/models/decoder.hpp"
 #include "attnlab/models/decoder_checkpoint.hpp"
 #include "cli/commands.hpp"
+#include "cli/output_file.hpp"
 #include "cli/validators.hpp"
 
 namespace attnlab::cli {
@@ -19,7 +20,7 @@ struct ConvertOptions {
   std::string checkpoint, out;
   std::string weights = "f32";
   uint64_t seed = 0;
-  bool quiet = false;
+  bool quiet = false, force = false;
 };
 
 void run_convert(const ConvertOptions& o) {
@@ -29,6 +30,9 @@ void run_convert(const ConvertOptions& o) {
              "--out {} is the training checkpoint itself; write the decoder to another file",
              o.out);
   const WeightFormat format = parse_weight_format(o.weights);
+  prepare_output_file("convert", o.out, o.force, [](const std::string& path) {
+    return safetensors_header_text(path).find("\"attnlab.decoder\"") != std::string::npos;
+  });
   PackedAgreement packed;
   const DecoderAgreement a = convert_checkpoint(o.checkpoint, o.out, o.seed, 0, format, &packed);
   if (o.quiet) return;
@@ -71,7 +75,10 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("--checkpoint", opts->checkpoint, "Training checkpoint (.safetensors)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--out", opts->out, "Decoder checkpoint to write (.safetensors)")->required();
+  cmd->add_option("--out", opts->out,
+                  "Decoder checkpoint to write (.safetensors; its directory is created; an "
+                  "existing file not written by attnlab convert needs --force)")
+      ->required();
   cmd->add_option("--weights", opts->weights,
                   "How the decoder stores its matrices: f32 (default), bf16, or int8 with one "
                   "scale per group of 32 (norms, biases, routers stay f32); decoding reads them "
@@ -80,6 +87,7 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("--seed", opts->seed, "Seed of the random prompt of the check (default 0)")
       ->check(kSeed);
   cmd->add_flag("--quiet", opts->quiet, "Print nothing but errors");
+  cmd->add_flag("--force", opts->force, "Replace --out even when attnlab convert did not write it");
   cmd->callback([opts] { run_convert(*opts); });
 }
 

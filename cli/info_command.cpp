@@ -76,8 +76,8 @@ nlohmann::ordered_json training_facts(const std::map<std::string, std::string>& 
 }
 
 void run_info(const InfoOptions& o) {
-  ATTN_CHECK(o.checkpoint.empty() || !o.model.given(),
-             "give --checkpoint or a model (--preset/--config), not both");
+  usage_check(o.checkpoint.empty() || !o.model.given(),
+              "give --checkpoint or a model (--preset/--config), not both");
   ModelConfig config;
   std::map<std::string, std::string> metadata;
   if (!o.checkpoint.empty()) {
@@ -184,8 +184,8 @@ void add_info_command(CLI::App& app) {
                 "checkpoint step, val_loss, best_val_loss, trained_s, date, init_from, settings, "
                 "tokenizer (null when the file does not say)");
   cmd->callback([opts] {
-    ATTN_CHECK(!opts->checkpoint.empty() || opts->model.given(),
-               "info needs a model: --checkpoint FILE, --preset NAME or --config FILE");
+    usage_check(!opts->checkpoint.empty() || opts->model.given(),
+                "info needs a model: --checkpoint FILE, --preset NAME or --config FILE");
     run_info(*opts);
   });
 }

@@ -14,13 +14,14 @@
 #include "attnlab/models/safetensors.hpp"
 #include "attnlab/tensor/cross_entropy.hpp"
 #include "cli/commands.hpp"
+#include "cli/output_file.hpp"
 
 namespace attnlab::cli {
 namespace {
 
 struct InspectOptions {
   std::string checkpoint, batch, out, dtype = "f32";
-  bool decode = false;
+  bool decode = false, force = false;
 };
 
 // inputs and targets [B, T] from a batch file: models/batch_file.hpp.
@@ -98,7 +99,11 @@ void add_inspect_command(CLI::App& app) {
          "Batch file (.safetensors) with I64 or I32 tensors inputs [B,T] and targets [B,T]")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--out", opts->out, "Output file (.safetensors)")->required();
+  cmd->add_option("--out", opts->out,
+                  "Output file (.safetensors; its directory is created; an existing file not "
+                  "written by attnlab inspect needs --force)")
+      ->required();
+  cmd->add_flag("--force", opts->force, "Replace --out even when attnlab inspect did not write it");
   cmd->add_option("--dtype", opts->dtype, "Compute, and write the outputs, in f32 (default) or f64")
       ->check(CLI::IsMember({"f32", "f64"}));
   cmd->add_flag("--decode", opts->decode,
@@ -112,6 +117,11 @@ void add_inspect_command(CLI::App& app) {
       ATTN_CHECK(!std::filesystem::equivalent(*input, opts->out, ec),
                  "--out {} is the {} file itself; write the outputs to another file", opts->out,
                  flag);
+    prepare_output_file("inspect", opts->out, opts->force, [](const std::string& path) {
+      const std::string header = safetensors_header_text(path);
+      return header.find("\"logits\"") != std::string::npos &&
+             header.find("\"checkpoint\"") != std::string::npos;
+    });
     opts->decode ? run_inspect_decode(*opts) : run_inspect(*opts);
   });
 }

@@ -2,18 +2,87 @@
 //
 // Every failure ends here: a library Error or a bad flag prints one line,
 // "attnlab: error: <what went wrong>", and the program exits non-zero (1 for
-// errors, 2 for bad usage). No crash, no stack trace.
+// errors, 2 for bad usage: the table is in cli/README.md). No crash, no
+// stack trace.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "attnlab/tensor/error.hpp"
+#include "attnlab/tensor/spelling.hpp"
 #include "attnlab/train/communicator.hpp"
 #include "attnlab/version.hpp"
 #include "cli/commands.hpp"
 #include "cli/openmp_wait.hpp"
+
+namespace {
+
+// The commands a user may type; hidden ones (group "", such as survey's own
+// survey-decode) are the program's business and never named.
+std::vector<std::string> visible_commands(CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands({}))
+    if (!sub->get_group().empty()) names.push_back(sub->get_name());
+  return names;
+}
+
+// The first "--flag" of the command line that `command` (or the program
+// itself) does not know, with the closest flag it does know: "" when every
+// flag is known (CLI11 complained of something else).
+std::string unknown_flag_message(CLI::App& app, CLI::App& command, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;  // what follows is not flags
+    if (arg.rfind("--", 0) != 0) continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    if (command.get_option_no_throw(name) || app.get_option_no_throw(name)) continue;
+    std::vector<std::string> flags;
+    for (const CLI::Option* opt : command.get_options())
+      if (!opt->get_group().empty())  // hidden ones (deprecated spellings) are not offered
+        for (const std::string& l : opt->get_lnames()) flags.push_back("--" + l);
+    const auto best = attnlab::closest_spelling(name, flags);
+    return best ? fmt::format("unknown flag {} of {} (did you mean {}?)", name, command.get_name(),
+                              *best)
+                : fmt::format("unknown flag {} of {} (attnlab {} --help lists its flags)", name,
+                              command.get_name(), command.get_name());
+  }
+  return "";
+}
+
+// CLI11's message, or a better one: an unknown command or flag gets the
+// closest known one ("did you mean …"), an option before the command says so.
+std::string parse_error_message(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  const std::vector<CLI::App*> given = app.get_subcommands();
+  if (!given.empty()) {
+    const std::string flag = unknown_flag_message(app, *given.front(), argc, argv);
+    return flag.empty() ? e.what() : flag;
+  }
+  // CLI11 takes an unknown command, or an option before the command, for a
+  // missing command ("A subcommand is required"): name what was given.
+  if (argc < 2) return e.what();
+  const std::vector<std::string> commands = visible_commands(app);
+  if (argv[1][0] == '-')
+    return fmt::format(
+        "'{}' is not an option of attnlab itself: give a command first (the commands are {})",
+        argv[1], fmt::join(commands, ", "));
+  if (const auto best = attnlab::closest_spelling(argv[1], commands))
+    return fmt::format("unknown command '{}' (did you mean '{}'?)", argv[1], *best);
+  return fmt::format("unknown command '{}' (the commands are {})", argv[1],
+                     fmt::join(commands, ", "));
+}
+
+// Every usage error ends the same way: one line, a pointer to --help, exit 2.
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "attnlab: error: %s\n", message.c_str());
+  std::fprintf(stderr, "Run with --help for usage.\n");
+  return 2;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   attnlab::cli::bound_openmp_spinning(argv);  // how idle threads wait: cli/openmp_wait.hpp
@@ -42,23 +111,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string message = e.what();
-    // CLI11 takes an unknown command, or an option before the command, for
-    // a missing command ("A subcommand is required"): name what was given.
-    if (argc > 1 && app.get_subcommands().empty()) {
-      std::string names;
-      for (const CLI::App* sub : app.get_subcommands({}))
-        names += (names.empty() ? "" : ", ") + sub->get_name();
-      message = argv[1][0] == '-'
-                    ? fmt::format(
-                          "'{}' is not an option of attnlab itself: give a command first "
-                          "(the commands are {})",
-                          argv[1], names)
-                    : fmt::format("unknown command '{}' (the commands are {})", argv[1], names);
-    }
-    std::fprintf(stderr, "attnlab: error: %s\n", message.c_str());
-    std::fprintf(stderr, "Run with --help for usage.\n");
-    return 2;
+    return usage_error(parse_error_message(app, e, argc, argv));
+  } catch (const attnlab::cli::UsageError& e) {
+    return usage_error(e.what());
   } catch (const attnlab::ErrorOnEveryRank& e) {  // of train: reported by rank 0, if any
     if (e.report()) std::fprintf(stderr, "attnlab: error: %s\n", e.what());
     return 1;

@@ -18,6 +18,7 @@
 #include "attnlab/train/svg_chart.hpp"
 #include "attnlab/train/train_settings.hpp"
 #include "cli/commands.hpp"
+#include "cli/output_file.hpp"
 
 namespace attnlab::cli {
 namespace {
@@ -67,14 +68,11 @@ double tokens_per_step(const fs::path& run) {
 void run_plot(const PlotOptions& o) {
   ATTN_CHECK(fs::path(o.out).extension() == ".svg", "--out {}: give a file name ending in .svg",
              o.out);
-  if (fs::exists(o.out)) {
-    ATTN_CHECK(!fs::is_directory(o.out), "--out {} is a directory", o.out);
-    std::ifstream in(o.out, std::ios::binary);
+  prepare_output_file("plot", o.out, o.force, [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
     const std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    ATTN_CHECK(o.force || old.find(kPlotMark) != std::string::npos,
-               "--out {} exists and was not written by attnlab plot: give --force to replace it",
-               o.out);
-  }
+    return old.find(kPlotMark) != std::string::npos;
+  });
   std::vector<LineSeries> loss, lr, grad;
   for (const std::string& dir : o.runs) {
     const fs::path run(dir);
@@ -138,11 +136,6 @@ void run_plot(const PlotOptions& o) {
           "viewBox=\"0 0 720 980\">\n") +
       kPlotMark + "\n<rect width=\"720\" height=\"980\" fill=\"white\"/>\n" +
       panel(loss_svg, 0, 420) + panel(lr_svg, 420, 280) + panel(grad_svg, 700, 280) + "</svg>\n";
-  const fs::path parent = fs::path(o.out).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) fs::create_directories(parent, ec);
-  ATTN_CHECK(!ec, "--out {}: cannot create its directory {}: {}", o.out, parent.string(),
-             ec.message());
   write_file_atomically(o.out, svg);
 }
 

@@ -155,14 +155,14 @@ void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
     // A resumed run keeps its model, data and optimizer settings; its length
     // and schedule may change.
     for (const char* flag :
-         {"--preset", "--config", "--attention", "--experts", "--top-k", "--shared-experts",
-          "--data", "--batch-size", "--seq-len", "--weight-decay", "--clip", "--accum",
-          "--eval-batches", "--dropout", "--seed", "--out", "--init-from"})
-      ATTN_CHECK(cmd.count(flag) == 0,
-                 "{} cannot be changed on --resume: a resumed run keeps its model, data and "
-                 "optimizer (--steps, --decay-steps, --lr, --min-lr, --warmup, --eval-every, "
-                 "--save-every and --threads may be given)",
-                 flag);
+         {"--preset", "--config", "--attention", "--experts", "--experts-per-token", "--top-k",
+          "--shared-experts", "--data", "--batch-size", "--seq-len", "--weight-decay", "--clip",
+          "--accum", "--eval-batches", "--dropout", "--seed", "--out", "--init-from"})
+      usage_check(cmd.count(flag) == 0,
+                  "{} cannot be changed on --resume: a resumed run keeps its model, data and "
+                  "optimizer (--steps, --decay-steps, --lr, --min-lr, --warmup, --eval-every, "
+                  "--save-every and --threads may be given)",
+                  flag);
     ResumeChanges changes;
     auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
     if (given("--steps")) changes.steps = o.settings.steps;
@@ -181,19 +181,23 @@ void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
     check_resume_memory(o.resume);
     summary = resume_run(o.resume, changes, output, &ranks, control);
   } else {
-    ATTN_CHECK(!o.out.empty(), "train needs --out RUN_DIR (or --resume RUN_DIR)");
+    usage_check(!o.out.empty(), "train needs --out RUN_DIR (or --resume RUN_DIR)");
     NewRun run;
     run.settings = o.settings;
+    try {  // a new run's settings are its flags (or their defaults)
+      run.settings.validate();
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
     if (run.settings.data_path.empty()) run.settings.data_path = default_corpus();
-    run.settings.validate();
     run.out_dir = o.out;
     if (!o.init_from.empty()) {
       // The model is the checkpoint's: flags that choose one contradict it.
-      for (const char* flag :
-           {"--preset", "--config", "--attention", "--experts", "--top-k", "--shared-experts"})
-        ATTN_CHECK(cmd.count(flag) == 0,
-                   "{} goes with a new model; --init-from {} trains the checkpoint's own", flag,
-                   o.init_from);
+      for (const char* flag : {"--preset", "--config", "--attention", "--experts",
+                               "--experts-per-token", "--top-k", "--shared-experts"})
+        usage_check(cmd.count(flag) == 0,
+                    "{} goes with a new model; --init-from {} trains the checkpoint's own", flag,
+                    o.init_from);
       run.init_from = o.init_from;
       run.config = read_checkpoint(o.init_from).config;
     } else {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "attnlab/tensor/error.hpp"
+#include "attnlab/tensor/spelling.hpp"
 
 namespace attnlab {
 namespace {
@@ -43,29 +44,9 @@ int64_t checked_numel(const Shape& shape) {
   return n;
 }
 
-// Levenshtein distance, for "did you mean" on an unknown key.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] =
-          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::string unknown_key_message(const std::string& what, const std::string& key) {
-  std::string best;
-  size_t best_distance = std::numeric_limits<size_t>::max();
-  for (const std::string& k : kKeys) {
-    size_t d = edit_distance(key, k);
-    if (d < best_distance) best_distance = d, best = k;
-  }
-  if (best_distance <= std::max<size_t>(2, best.size() / 3))
-    return fmt::format("{}: unknown key '{}' (a typo? did you mean '{}'?)", what, key, best);
+  if (const auto best = closest_spelling(key, kKeys))
+    return fmt::format("{}: unknown key '{}' (a typo? did you mean '{}'?)", what, key, *best);
   return fmt::format("{}: unknown key '{}' (a typo? the known keys are {})", what, key,
                      fmt::join(kKeys, ", "));
 }

@@ -284,7 +284,7 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
                                        dir};
       if (v.moe) {
         args.insert(args.end(), {"--experts", std::to_string(*o.experts)});
-        if (o.top_k) args.insert(args.end(), {"--top-k", std::to_string(*o.top_k)});
+        if (o.top_k) args.insert(args.end(), {"--experts-per-token", std::to_string(*o.top_k)});
       }
       const std::string label =
           fmt::format("[{}/{}] {} seed {}", runs_done + 1, total_runs, v.name, seed);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -168,14 +169,28 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output,
   double communication_seconds = 0;  // of it, in collectives (data_parallel.hpp)
   int64_t steps_this_session = 0;
   auto last_save = Clock::now();
-  // Several ranks must save and stop at the same step: there, a stop request
-  // (a flag of one process) is not heeded, and saves go by steps only.
-  const bool alone = run.ranks.size() == 1;
-  auto stop_requested = [&] { return alone && control.stop && control.stop->load(); };
-  auto save_due = [&](int64_t step) {
-    return control.save_every > 0 ? step % control.save_every == 0
-                                  : alone && control.save_interval_s > 0 &&
-                                        seconds_since(last_save) >= control.save_interval_s;
+  // Every rank must save and stop at the same step, or the others would wait
+  // for it forever. A stop request (a signal to one process) and a timed save
+  // (one process's clock) are therefore agreed on after each step: one byte
+  // per rank, all gathered (next to a step's gradient exchange, nothing);
+  // any rank's stop stops all, rank 0's clock times the saves.
+  struct Decision {
+    bool stop = false, save = false;
+  };
+  auto decide = [&](int64_t step) {
+    Decision d;
+    d.stop = control.stop && control.stop->load();
+    d.save = control.save_every > 0 ? step % control.save_every == 0
+                                    : control.save_interval_s > 0 &&
+                                          seconds_since(last_save) >= control.save_interval_s;
+    if (run.ranks.size() == 1) return d;
+    std::vector<uint8_t> votes(static_cast<size_t>(run.ranks.size()));
+    votes[static_cast<size_t>(run.ranks.rank())] = static_cast<uint8_t>(d.stop | d.save << 1);
+    const std::vector<int64_t> bytes(votes.size(), 1);
+    run.ranks.all_gather(votes.data(), bytes);
+    d.stop = std::any_of(votes.begin(), votes.end(), [](uint8_t v) { return v & 1; });
+    d.save = control.save_every > 0 ? d.save : (votes[0] & 2) != 0;
+    return d;
   };
 
   auto evaluate_and_save = [&](MetricsRow* row) {
@@ -229,16 +244,17 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output,
       progress.update(r.step, r.loss, row.tokens_per_s, per_step * (total_steps - r.step));
     }
     run.metrics.add(row);
+    const Decision decision = decide(r.step);
     if (eval_now) {
       evaluate_and_save(&run.metrics.last());  // rewrites metrics.csv, this row included
     } else {
       if (run.ranks.is_root()) MetricsLog::append(run.metrics_path(), row);
-      if (stop_requested() || save_due(r.step)) {
+      if (decision.stop || decision.save) {
         run.save(run.elapsed_base + seconds_since(start), /*improved=*/false);
         last_save = Clock::now();
       }
     }
-    if (stop_requested()) break;
+    if (decision.stop) break;
   }
   if (print) progress.finish();
   return {.steps = trainer.steps_done(),

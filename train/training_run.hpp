@@ -82,11 +82,13 @@ struct RunOutput {
 struct RunControl {
   // Read between steps: once true, the run finishes the step in progress
   // (with its evaluation, if one is due), writes last.safetensors and returns
-  // with RunSummary::stopped. A resume then continues exactly.
+  // with RunSummary::stopped. A resume then continues exactly. With several
+  // ranks, one rank's request stops them all at the same step.
   const std::atomic<bool>* stop = nullptr;
   // Also write last.safetensors every this many steps; 0: whenever
   // save_interval_s seconds have passed since the last write (0: never).
-  // Evaluations always write it. Saving never changes the run's bits.
+  // Evaluations always write it. Saving never changes the run's bits. With
+  // several ranks, rank 0's clock times the saves.
   int64_t save_every = 0;
   double save_interval_s = 300;
 };
@@ -98,8 +100,8 @@ struct RunControl {
 // The ranks must agree on the settings, the model and the data (each reads
 // data_path itself, so it may be another path to the same file on another
 // machine): ranks that differ are refused (ErrorOnEveryRank).
-// control: a stop request and the save interval; with several ranks only
-// save_every steps applies (each rank must save at the same step).
+// control: a stop request and the save interval (the ranks agree on both
+// after every step, so all stop and save at the same step).
 RunSummary start_run(const NewRun& run, const RunOutput& output = {}, Communicator* ranks = nullptr,
                      const RunControl& control = {});
 // Continues the run in out_dir with its settings, changed as asked (default:

@@ -3,11 +3,13 @@
 //
 // A table of command lines, each with the exit status it must end with and a
 // part of the message it must print. For every row:
-//   - the status is the expected one: 2 for a bad command line (CLI11's
-//     checks: a missing, unknown or out-of-range flag, a file that does not
-//     exist), 1 for everything refused after parsing (contradictory flags, a
-//     bad file, a config that breaks a rule, a run that would not fit in
-//     memory); never a signal (a crash, a core dump);
+//   - the status is the expected one (cli/README.md's table): 2 for a
+//     command line wrong in itself (CLI11's checks: a missing, unknown or
+//     out-of-range flag, a file that does not exist; and contradictory flags,
+//     a flag out of place, an unknown preset), 1 for what only the files, the
+//     data or the machine refuse (a bad file, a config that breaks a rule, a
+//     run that would not fit in memory, an output that is not the command's
+//     own); never a signal (a crash, a core dump);
 //   - stderr is exactly one line "attnlab: error: <message>" naming the
 //     problem (it holds the expected text), followed, for status 2 only, by
 //     "Run with --help for usage."; nothing from a sanitizer;
@@ -425,12 +427,21 @@ std::vector<Row> rows() {
   std::vector<Row> r = {
       // --- the program
       {{}, 2, "A subcommand is required"},
-      {{"frobnicate"}, 2, "unknown command 'frobnicate'"},
+      {{"frobnicate"}, 2, "unknown command 'frobnicate' (the commands are tokenize, train,"},
+      {{"trian"}, 2, "unknown command 'trian' (did you mean 'train'?)"},
       {{"--bogus"}, 2, "--bogus"},
 
       // --- train: flags
-      {{"train", "--bogus"}, 2, "--bogus"},
-      {{"train", "--data", "corpus.txt"}, 1, "train needs --out RUN_DIR"},
+      {{"train", "--bogus"}, 2, "unknown flag --bogus of train (attnlab train --help lists"},
+      {{"train", "--stpes", "10"}, 2, "unknown flag --stpes of train (did you mean --steps?)"},
+      {{"eval", "--checkpoint", "run/last.safetensors", "--batchs", "3"},
+       2,
+       "unknown flag --batchs of eval (did you mean --batches?)"},
+      {{"train", "--preset", "tiny", "--out", "newrun", "--data", "corpus.txt"},
+       2,
+       "unknown preset 'tiny' (the presets are"},
+
+      {{"train", "--data", "corpus.txt"}, 2, "train needs --out RUN_DIR"},
       {cat(train_new, {"--batch-size", "0"}), 2, "--batch-size"},
       {cat(train_new, {"--steps", "-5"}), 2, "--steps"},
       {cat(train_new, {"--steps", "many"}), 2, "--steps"},
@@ -458,16 +469,17 @@ std::vector<Row> rows() {
        "'n_shared_experts' needs 'n_experts' > 0"},
       {{"train", "--out", "newrun", "--attention", "xla"}, 2, "--attention"},
       {{"train", "--out", "newrun", "--experts", "0"}, 2, "--experts"},
-      {{"train", "--out", "newrun", "--preset", "huge"}, 1, "unknown preset 'huge'"},
-      {cat(train_new, {"--preset", "baby"}), 1, "give --preset or --config, not both"},
-      {cat(train_new, {"--attention", "mla"}), 1, "go with --preset"},
-      {{"train", "--out", "newrun", "--preset", "baby", "--top-k", "2"},
+      {{"train", "--out", "newrun", "--preset", "huge"}, 2, "unknown preset 'huge'"},
+      {cat(train_new, {"--preset", "baby"}), 2, "give --preset or --config, not both"},
+      {cat(train_new, {"--attention", "mla"}), 2, "go with --preset"},
+      {{"train", "--out", "newrun", "--preset", "baby", "--experts-per-token", "2"},
        1,
        "'top_k' needs 'n_experts' > 0"},
-      {{"train", "--out", "newrun", "--preset", "baby", "--experts", "2", "--top-k", "3"},
+      {{"train", "--out", "newrun", "--preset", "baby", "--experts", "2", "--experts-per-token",
+        "3"},
        1,
        "'top_k' must lie in 1 … n_experts (2), got 3"},
-      {cat(train_new, {"--lr", "0.01", "--min-lr", "0.1"}), 1, "--min-lr must lie in [0, --lr"},
+      {cat(train_new, {"--lr", "0.01", "--min-lr", "0.1"}), 2, "--min-lr must lie in [0, --lr"},
       {cat(train_new, {"--seq-len", "32"}), 1, "--seq-len 32 exceeds the model's max_seq_len 16"},
       // --- train: files
       {{"train", "--out", "newrun", "--data", "missing.txt"}, 2, "Path does not exist"},
@@ -527,12 +539,12 @@ std::vector<Row> rows() {
       {{"train", "--resume", "afile"}, 1, "no such run directory"},
       {{"train", "--resume", "emptyrun"}, 1, "no last.safetensors in it"},
       {{"train", "--resume", "run", "--batch-size", "4"},
-       1,
+       2,
        "--batch-size cannot be changed on --resume"},
       {{"train", "--resume", "run", "--config", "tiny.json"},
-       1,
+       2,
        "--config cannot be changed on --resume"},
-      {{"train", "--resume", "run", "--out", "newrun"}, 1, "--out cannot be changed on --resume"},
+      {{"train", "--resume", "run", "--out", "newrun"}, 2, "--out cannot be changed on --resume"},
       {{"train", "--resume", "run", "--steps", "1"}, 1, "--steps 1 is below the run's step 2"},
       {{"train", "--resume", "brokenrun"}, 1, "brokenrun/last.safetensors"},
       {{"train", "--resume", "plainrun"}, 1, "not a training checkpoint"},
@@ -543,17 +555,17 @@ std::vector<Row> rows() {
       {{"train", "--resume", "badcfgrun"}, 1, "badcfgrun/last.safetensors", "'n_heads' (3)"},
       {{"train", "--resume", "hugerun"}, 1, "this training run needs about", "is available"},
       {{"train", "--resume", "run", "--threads", "5000"}, 2, "--threads"},
-      {{"train", "--resume", "run", "--seed", "1"}, 1, "--seed cannot be changed on --resume"},
+      {{"train", "--resume", "run", "--seed", "1"}, 2, "--seed cannot be changed on --resume"},
       {{"train", "--resume", "run", "--min-lr", "1"}, 1, "--min-lr must lie in [0, --lr"},
       {{"train", "--resume", "run", "--init-from", "run/last.safetensors"},
-       1,
+       2,
        "--init-from cannot be changed on --resume"},
       // --- train --init-from
       {{"train", "--init-from", "missing.safetensors", "--out", "newrun"},
        2,
        "File does not exist"},
       {{"train", "--init-from", "run/last.safetensors", "--preset", "baby", "--out", "newrun"},
-       1,
+       2,
        "--preset goes with a new model; --init-from run/last.safetensors trains the checkpoint's"},
       {{"train", "--init-from", "decoder.safetensors", "--out", "newrun"}, 1, "decoder"},
       {{"train", "--init-from", "plain.safetensors", "--data", "corpus.txt", "--out", "newrun"},
@@ -685,11 +697,11 @@ std::vector<Row> rows() {
       {cat(cat({"eval"}, ck), {"--threads", "5000"}), 2, "--threads"},
 
       // --- info
-      {{"info"}, 1, "info needs a model"},
+      {{"info"}, 2, "info needs a model"},
       {{"info", "--bogus"}, 2, "--bogus"},
-      {cat(cat({"info"}, ck), {"--preset", "baby"}), 1, "give --checkpoint or a model"},
-      {{"info", "--preset", "huge"}, 1, "unknown preset 'huge'"},
-      {{"info", "--preset", "baby", "--config", "tiny.json"}, 1, "not both"},
+      {cat(cat({"info"}, ck), {"--preset", "baby"}), 2, "give --checkpoint or a model"},
+      {{"info", "--preset", "huge"}, 2, "unknown preset 'huge'"},
+      {{"info", "--preset", "baby", "--config", "tiny.json"}, 2, "not both"},
       {{"info", "--preset", "baby", "--vocab-size", "0"}, 2, "--vocab-size"},
       {{"info", "--preset", "baby", "--batch-size", "0"}, 2, "--batch-size"},
       {{"info", "--preset", "baby", "--seq-len", "100"},
@@ -707,7 +719,7 @@ std::vector<Row> rows() {
       {{"info", "--checkpoint", "decoder.safetensors"}, 1, "decoder.safetensors: is a decoder"},
       {{"info", "--checkpoint", "layers.safetensors"}, 1, "its config declares"},
       {{"info", "--config", "run/last.safetensors"}, 1, "run/last.safetensors: malformed JSON"},
-      {{"info", "--config", "tiny.json", "--attention", "mla"}, 1, "go with --preset"},
+      {{"info", "--config", "tiny.json", "--attention", "mla"}, 2, "go with --preset"},
       {{"info", "--preset", "baby", "--shared-experts", "100"}, 2, "--shared-experts"},
       {{"info", "--preset", "baby", "--attention", "xla"}, 2, "--attention"},
 
@@ -788,12 +800,15 @@ std::vector<Row> rows() {
        "inputs and targets differ in shape"},
       {cat(inspect, {"--batch", "batch_long.safetensors", "--out", "o.safetensors"}), 1,
        "exceeds the model's max_seq_len 16"},
-      // A bad batch must not touch an existing output.
-      {cat(inspect, {"--batch", "batch_oov.safetensors", "--out", "run/best.safetensors"}), 1,
-       "outside the vocabulary"},
-      {cat(inspect, {"--batch", "batch.safetensors", "--out", "run"}), 1, "cannot write 'run'"},
-      {cat(inspect, {"--batch", "batch.safetensors", "--out", "nodir/o.safetensors"}), 1,
-       "cannot write 'nodir/o.safetensors'"},
+      // A bad batch must not touch an existing output, even with --force; without it, a
+      // file that inspect did not write is refused.
+      {cat(inspect, {"--batch", "batch.safetensors", "--out", "run/best.safetensors"}), 1,
+       "--out run/best.safetensors exists and was not written by attnlab inspect: give --force"},
+      {cat(inspect,
+           {"--batch", "batch_oov.safetensors", "--out", "run/best.safetensors", "--force"}),
+       1, "outside the vocabulary"},
+      {cat(inspect, {"--batch", "batch.safetensors", "--out", "run"}), 1,
+       "--out run is a directory"},
 
       // --- convert
       {{"convert"}, 2, "--checkpoint is required"},
@@ -821,9 +836,9 @@ std::vector<Row> rows() {
        "its config declares 30000000003 parameters"},
       {cat(cat({"convert"}, ck), {"--out", "run/last.safetensors"}), 1,
        "is the training checkpoint itself"},
-      {cat(cat({"convert"}, ck), {"--out", "nodir/o.safetensors"}), 1,
-       "cannot write 'nodir/o.safetensors'"},
-      {cat(cat({"convert"}, ck), {"--out", "run"}), 1, "cannot write 'run'"},
+      {cat(cat({"convert"}, ck), {"--out", "run"}), 1, "--out run is a directory"},
+      {cat(cat({"convert"}, ck), {"--out", "corpus.txt"}), 1,
+       "--out corpus.txt exists and was not written by attnlab convert: give --force"},
       {cat(cat({"convert"}, ck), {"--out", "o.safetensors", "--seed", "-1"}), 2,
        "--seed: must be a whole number"},
       {{"convert", "--checkpoint", "lying.safetensors", "--out", "o.safetensors"},
@@ -884,7 +899,7 @@ std::vector<Row> rows() {
       {{"survey", "--steps", "0"}, 2, "--steps"},
       {{"survey", "--seeds", "0"}, 2, "--seeds"},
       {{"survey", "--experts", "0"}, 2, "--experts"},
-      {{"survey", "--top-k", "2"}, 1, "--top-k goes with --experts"},
+      {{"survey", "--experts-per-token", "2"}, 2, "--experts-per-token goes with --experts"},
       {{"survey", "--data", "missing.txt"}, 2, "Path does not exist"},
       {{"survey", "--data", "empty.txt", "--out", "sv"}, 1, "corpus 'empty.txt' is empty"},
       {{"survey", "--data", "bad_utf8.txt", "--out", "sv"},
@@ -893,10 +908,13 @@ std::vector<Row> rows() {
       {{"survey", "--data", "short.txt", "--out", "sv"}, 1, "corpus 'short.txt' is too short"},
       {{"survey", "--data", "corpus.txt", "--out", "afile"}, 1, "afile is a file, not a directory"},
       {{"survey", "--out", "busyrun"}, 1, busy},
+      {{"survey", "--data", "corpus.txt", "--out", "run"},
+       1,
+       "--out run holds files attnlab survey did not write (it is a run directory"},
       {{"survey", "--data", "run/last.safetensors", "--out", "sv"}, 1, "invalid UTF-8"},
       {{"survey", "--data", "run", "--out", "sv"}, 1, "run is not a prepared dataset"},
       {{"survey", "--data", "trunc_utf8.txt", "--out", "sv"}, 1, "truncated 3-byte sequence"},
-      {{"survey", "--top-k", "0"}, 2, "--top-k"},
+      {{"survey", "--experts-per-token", "0"}, 2, "--experts-per-token"},
       {{"survey", "--threads", "5000"}, 2, "--threads"},
       {{"survey-decode"}, 2, "--checkpoint is required"},
       {cat(cat({"survey-decode"}, ck), {"--result", "r.json", "--bogus"}), 2, "--bogus"},

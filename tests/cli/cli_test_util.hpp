@@ -1,7 +1,8 @@
 // Helpers for the end-to-end CLI tests: run a command line and capture what it
 // printed and how it exited, quote arguments for the shell, run the attnlab
 // binary (ATTNLAB_EXE, set by tests/CMakeLists.txt) to the end or start it
-// and wait later, and a scratch directory that removes itself.
+// (or another program: mpirun) and wait later, with or without a time limit,
+// find a started program's child, and a scratch directory that removes itself.
 #pragma once
 
 #include <fcntl.h>
@@ -11,15 +12,20 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace attnlab::testing {
@@ -116,20 +122,19 @@ struct Process {
   std::string out_path, err_path;
 };
 
-// Starts attnlab with `args` without waiting; stdout and stderr go to
-// `<log_prefix>.out` and `.err`. With own_group, the process leads a process
-// group of its own, so that kill(-pid, …) reaches the children it starts.
-inline Process spawn_attnlab(const std::vector<std::string>& args, const std::string& log_prefix,
+// Starts the program argv[0] with `args` without waiting; stdout and stderr
+// go to `<log_prefix>.out` and `.err`. With own_group, the process leads a
+// process group of its own, so that kill(-pid, …) reaches the children it
+// starts.
+inline Process spawn_program(std::vector<std::string> argv_strings, const std::string& log_prefix,
                              bool own_group = false) {
   Process p{-1, log_prefix + ".out", log_prefix + ".err"};
-  std::vector<std::string> argv_strings = {ATTNLAB_EXE};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& s : argv_strings) argv.push_back(s.data());
   argv.push_back(nullptr);
   std::fflush(nullptr);  // the child must not inherit (and print again) buffered output
   p.pid = fork();
-  if (p.pid < 0) throw std::runtime_error("spawn_attnlab: fork failed");
+  if (p.pid < 0) throw std::runtime_error("spawn_program: fork failed");
   if (p.pid == 0) {
     // The child: passive OpenMP waiting already set (so attnlab does not
     // re-execute itself, and keeps this pid), output to the log files.
@@ -142,6 +147,20 @@ inline Process spawn_attnlab(const std::vector<std::string>& args, const std::st
     _exit(127);
   }
   return p;
+}
+
+// Starts attnlab with `args` without waiting (spawn_program).
+inline Process spawn_attnlab(const std::vector<std::string>& args, const std::string& log_prefix,
+                             bool own_group = false) {
+  std::vector<std::string> argv = {ATTNLAB_EXE};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn_program(std::move(argv), log_prefix, own_group);
+}
+
+// Starts a shell command line without waiting (spawn_program), the shell
+// replaced by the command (exec), so that the pid is the command's.
+inline Process spawn_shell(const std::string& command_line, const std::string& log_prefix) {
+  return spawn_program({"/bin/sh", "-c", "exec " + command_line}, log_prefix);
 }
 
 // Waits for the process; its exit status (128 + signal when killed).
@@ -162,6 +181,55 @@ inline bool exited_already(const Process& p, int* code) {
   if (r != p.pid) return false;
   *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return true;
+}
+
+// Waits at most `timeout` for the process: its exit status (as wait_for),
+// or nullopt when it still runs.
+inline std::optional<int> wait_within(const Process& p, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int code = 0;
+  while (!exited_already(p, &code)) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return code;
+}
+
+// Kills a started process (with its process group when `group`) if the test
+// leaves the scope while it still runs: a failed check must not leave a long
+// run behind, or a stopped one. A child not yet waited for keeps its pid, so
+// the pid cannot be another process's.
+struct KillIfRunning {
+  const Process& p;
+  bool group = false;
+  ~KillIfRunning() {
+    int status = 0;
+    if (waitpid(p.pid, &status, WNOHANG) != 0) return;  // reaped now or before
+    kill(group ? -p.pid : p.pid, SIGKILL);
+    wait_for(p);
+  }
+};
+
+// The child process of `parent` whose environment holds `variable` ("NAME=value",
+// e.g. mpirun's OMPI_COMM_WORLD_RANK=1); -1 when there is none (yet).
+inline pid_t child_with_environment(pid_t parent, const std::string& variable) {
+  namespace fs = std::filesystem;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = read_text_file((entry.path() / "stat").string());
+    const size_t close = stat.rfind(')');  // after the command name, which may hold spaces
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != parent) continue;
+    const std::string environment = read_text_file((entry.path() / "environ").string());
+    if (environment.find(variable + '\0') != std::string::npos)
+      return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
 }
 
 // What the process printed and how it ended, for a failure message.

@@ -29,10 +29,19 @@ namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::child_with_environment;
 using testing::CommandResult;
+using testing::describe;
+using testing::exited_already;
+using testing::KillIfRunning;
+using testing::metrics_steps;
+using testing::Process;
+using testing::read_text_file;
 using testing::run_command;
 using testing::shell_quote;
+using testing::spawn_shell;
 using testing::TempDir;
+using testing::wait_within;
 
 #if defined(ATTNLAB_MPIEXEC) && !defined(ATTNLAB_SANITIZED)
 constexpr const char* kMpiexec = ATTNLAB_MPIEXEC;
@@ -100,6 +109,23 @@ CommandResult run(int ranks, const std::vector<std::string>& args) {
   return run_command(command(ranks, args));
 }
 
+// Waits (up to 2 minutes) until mpirun has started rank 1 and the run has
+// written `file`; rank 1's pid (the child of mpirun with
+// OMPI_COMM_WORLD_RANK=1 in its environment).
+pid_t wait_for_rank_1(const Process& mpirun, const std::string& file) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  pid_t rank1 = -1;
+  while (std::chrono::steady_clock::now() < deadline && (rank1 < 0 || !fs::exists(file))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (rank1 < 0) rank1 = child_with_environment(mpirun.pid, "OMPI_COMM_WORLD_RANK=1");
+    int code = 0;
+    if (exited_already(mpirun, &code)) FAIL("mpirun ended early: " << describe(mpirun, code));
+  }
+  REQUIRE(rank1 > 0);
+  REQUIRE(fs::exists(file));
+  return rank1;
+}
+
 // Every tensor of two checkpoints (weights and AdamW moments), byte for byte.
 bool same_tensors(const std::string& a_path, const std::string& b_path) {
   const Checkpoint a = read_checkpoint(a_path), b = read_checkpoint(b_path);
@@ -141,8 +167,8 @@ TEST_CASE("data-parallel: 1, 2, 3 and 4 processes end with the same bits") {
   TempDir dir;
   // MoE (experts that no token of a micro-batch chooses have no gradient
   // there) and dropout (each micro-batch draws its own masks) included.
-  const std::vector<std::string> moe = {"--attention", "mla", "--experts", "4",
-                                        "--top-k",     "1",   "--dropout", "0.1"};
+  const std::vector<std::string> moe = {"--attention",         "mla", "--experts", "4",
+                                        "--experts-per-token", "1",   "--dropout", "0.1"};
   for (const auto& [name, extra] :
        {std::pair<std::string, std::vector<std::string>>{"mha", {}}, {"mla-moe", moe}}) {
     CAPTURE(name);
@@ -240,62 +266,19 @@ TEST_CASE("data-parallel: a killed rank ends the job at once, and --resume goes 
   // A long run that writes a checkpoint after every step.
   std::vector<std::string> args = tiny_run(out, 2, 100000);
   args[std::find(args.begin(), args.end(), "--eval-every") - args.begin() + 1] = "1";
-  const std::string log = dir.file("log");
-  const std::string line = command(2, args) + " > " + shell_quote(log) + " 2>&1";
-  const pid_t mpirun = fork();
-  REQUIRE(mpirun >= 0);
-  if (mpirun == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + line).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // Rank 1: the child of mpirun with OMPI_COMM_WORLD_RANK=1 in its environment.
-  auto find_rank_1 = [&]() -> pid_t {
-    for (const auto& entry : fs::directory_iterator("/proc")) {
-      const std::string name = entry.path().filename();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream stat(entry.path() / "stat");
-      std::string text((std::istreambuf_iterator<char>(stat)), {});
-      const size_t close = text.rfind(')');
-      if (close == std::string::npos) continue;
-      std::istringstream rest(text.substr(close + 2));
-      std::string state;
-      long ppid = 0;
-      rest >> state >> ppid;
-      if (ppid != mpirun) continue;
-      std::ifstream env(entry.path() / "environ");
-      std::string vars((std::istreambuf_iterator<char>(env)), {});
-      if (vars.find(std::string("OMPI_COMM_WORLD_RANK=1") + '\0') != std::string::npos)
-        return static_cast<pid_t>(std::stol(name));
-    }
-    return -1;
-  };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  pid_t rank1 = -1;
-  while (std::chrono::steady_clock::now() < deadline &&
-         (rank1 < 0 || !fs::exists(out + "/last.safetensors"))) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (rank1 < 0) rank1 = find_rank_1();
-  }
-  REQUIRE(rank1 > 0);
-  REQUIRE(fs::exists(out + "/last.safetensors"));
+  const Process mpirun = spawn_shell(command(2, args), dir.file("log"));
+  const KillIfRunning guard{mpirun};
+  const pid_t rank1 = wait_for_rank_1(mpirun, out + "/last.safetensors");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few steps more
   REQUIRE(::kill(rank1, SIGKILL) == 0);
   const auto killed = std::chrono::steady_clock::now();
-  int status = 0;
-  pid_t done = 0;
-  while ((done = waitpid(mpirun, &status, WNOHANG)) == 0 &&
-         std::chrono::steady_clock::now() - killed < std::chrono::seconds(30))
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (done == 0) {  // still running: fail, but leave no process behind
-    ::kill(mpirun, SIGKILL);
-    waitpid(mpirun, &status, 0);
-    FAIL("mpirun still ran 30 s after rank 1 was killed");
-  }
+  const std::optional<int> status = wait_within(mpirun, std::chrono::seconds(30));
+  if (!status) FAIL("mpirun still ran 30 s after rank 1 was killed");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   MESSAGE("the job ended ", seconds, " s after rank 1 was killed");
-  const std::string text = testing::read_text_file(log);
-  CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) != 0), text);
+  const std::string text = read_text_file(mpirun.out_path) + read_text_file(mpirun.err_path);
+  CHECK_MESSAGE(*status != 0, text);
   CHECK_MESSAGE(text.find("rank 1") != std::string::npos, text);
   CHECK_MESSAGE(text.find("signal 9") != std::string::npos, text);
   // Nothing but complete files, temporaries of the killed writer, and its
@@ -313,6 +296,37 @@ TEST_CASE("data-parallel: a killed rank ends the job at once, and --resume goes 
   CHECK(step >= 1);
   const CommandResult resumed =
       run(0, {"train", "--resume", out, "--steps", std::to_string(step + 2)});
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.describe());
+  CHECK(read_checkpoint(out + "/last.safetensors").meta("train.step") == std::to_string(step + 2));
+}
+
+TEST_CASE("data-parallel: Ctrl-C to one rank stops every rank at the same step") {
+  if (!mpi_available()) return;
+  TempDir dir;
+  const std::string out = dir.file("run");
+  // A long run that evaluates (and saves) only far ahead: what it holds when
+  // stopped is the stop's own save.
+  std::vector<std::string> args = tiny_run(out, 2, 100000);
+  args[std::find(args.begin(), args.end(), "--eval-every") - args.begin() + 1] = "50000";
+  const Process mpirun = spawn_shell(command(2, args), dir.file("log"));
+  const KillIfRunning guard{mpirun};
+  // Rank 0 appends a metrics.csv row at every step.
+  const pid_t rank1 = wait_for_rank_1(mpirun, out + "/metrics.csv");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few steps more
+  REQUIRE(::kill(rank1, SIGINT) == 0);  // rank 1 only: rank 0 must hear of it
+  const std::optional<int> status = wait_within(mpirun, std::chrono::seconds(60));
+  if (!status) FAIL("mpirun still ran 60 s after rank 1 was asked to stop");
+  const std::string err = read_text_file(mpirun.err_path);
+  CHECK_MESSAGE(*status == 130, describe(mpirun, *status));
+  CHECK_MESSAGE(err.find("continue with: attnlab train --resume") != std::string::npos, err);
+  const int64_t step = std::stoll(read_checkpoint(out + "/last.safetensors").meta("train.step"));
+  CHECK(step >= 1);
+  CHECK(step < 100000);
+  std::vector<int64_t> expected(static_cast<size_t>(step));
+  for (int64_t i = 0; i < step; ++i) expected[static_cast<size_t>(i)] = i + 1;
+  CHECK(metrics_steps(out + "/metrics.csv") == expected);  // no row missing, none past the stop
+  const CommandResult resumed =
+      run(2, {"train", "--resume", out, "--steps", std::to_string(step + 2), "--quiet"});
   REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.describe());
   CHECK(read_checkpoint(out + "/last.safetensors").meta("train.step") == std::to_string(step + 2));
 }

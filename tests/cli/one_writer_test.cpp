@@ -43,6 +43,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::describe;
 using testing::exited_already;
+using testing::KillIfRunning;
 using testing::metrics_steps;
 using testing::Process;
 using testing::read_text_file;
@@ -122,21 +123,6 @@ std::vector<double> tensors_of(const Checkpoint& ck) {
       for (double v : t.to_vector()) all.push_back(v);
   return all;
 }
-
-// Kills a started process (with its process group, for a survey) if the test
-// leaves the scope while it still runs: a failed check must not leave a long
-// run behind, or a stopped one. A child not yet waited for keeps its pid, so
-// the pid cannot be another process's.
-struct KillIfRunning {
-  const Process& p;
-  bool group = false;
-  ~KillIfRunning() {
-    int status = 0;
-    if (waitpid(p.pid, &status, WNOHANG) != 0) return;  // reaped now or before
-    kill(group ? -p.pid : p.pid, SIGKILL);
-    wait_for(p);
-  }
-};
 
 // Waits until `dir` is locked by `holder` (its pid in the lock file).
 void wait_locked(const std::string& dir, const Process& holder) {

@@ -106,7 +106,7 @@ TEST_CASE("survey --quick writes the table, the CSV and four charts") {
 }
 
 TEST_CASE("survey refuses bad flags") {
-  const CommandResult r = run_attnlab({"survey", "--top-k", "2"});
-  CHECK(r.exit_code != 0);
-  CHECK(r.err.find("--top-k goes with --experts") != std::string::npos);
+  const CommandResult r = run_attnlab({"survey", "--experts-per-token", "2"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--experts-per-token goes with --experts") != std::string::npos);
 }

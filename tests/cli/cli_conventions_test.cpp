@@ -1,0 +1,150 @@
+// The conventions every attnlab command keeps (cli/README.md): a mistyped
+// command or flag gets "did you mean …", hidden commands are never named,
+// train's MoE flag has one meaning (--experts-per-token; the old --top-k is a
+// deprecated alias that says so), and an --out file gets its directories
+// created but never replaces a file another command wrote without --force.
+// The exit codes of the refusals are checked row by row in cli_errors_test.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "attnlab/models/checkpoint.hpp"
+#include "attnlab/models/safetensors.hpp"
+#include "tests/cli/cli_test_util.hpp"
+#include "tests/models/decoder_test_util.hpp"
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+using test::contains;
+using testing::CommandResult;
+using testing::read_text_file;
+using testing::run_attnlab;
+using testing::TempDir;
+
+TEST_CASE("a mistyped command or flag gets the closest one; hidden commands stay hidden") {
+  const CommandResult flag = run_attnlab({"train", "--stpes", "10"});
+  CHECK(flag.exit_code == 2);
+  CHECK(flag.err ==
+        "attnlab: error: unknown flag --stpes of train (did you mean --steps?)\n"
+        "Run with --help for usage.\n");
+
+  const CommandResult command = run_attnlab({"smaple"});
+  CHECK(command.exit_code == 2);
+  CHECK(contains(command.err, "unknown command 'smaple' (did you mean 'sample'?)"));
+
+  // Nothing close: the list, without the hidden worker survey-decode.
+  const CommandResult far = run_attnlab({"frobnicate"});
+  CHECK(far.exit_code == 2);
+  CHECK(contains(far.err, "the commands are tokenize, train, eval, survey, info"));
+  CHECK(!contains(far.err, "survey-decode"));
+  const CommandResult help = run_attnlab({"--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(contains(help.out, "survey"));
+  CHECK(!contains(help.out, "survey-decode"));
+
+  // The deprecated spelling is never offered.
+  const CommandResult near_old = run_attnlab({"train", "--top-kk", "2"});
+  CHECK(near_old.exit_code == 2);
+  CHECK(contains(near_old.err, "unknown flag --top-kk of train (attnlab train --help lists"));
+}
+
+TEST_CASE("--experts-per-token; --top-k still works on train and info, with a warning") {
+  const CommandResult help = run_attnlab({"train", "--help"});
+  CHECK(contains(help.out, "--experts-per-token"));
+  CHECK(!contains(help.out, "--top-k"));
+
+  const std::vector<std::string> model = {"info", "--preset", "baby", "--experts", "4"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = model;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_attnlab(args);
+  };
+  const CommandResult one = with({"--experts-per-token", "1"});
+  const CommandResult two = with({"--experts-per-token", "2"});
+  const CommandResult old = with({"--top-k", "1"});
+  REQUIRE_MESSAGE(one.exit_code == 0, one.describe());
+  REQUIRE_MESSAGE(old.exit_code == 0, old.describe());
+  CHECK(one.err.empty());
+  CHECK(one.out != two.out);  // the flag reaches the config
+  CHECK(old.out == one.out);
+  CHECK(old.err ==
+        "attnlab: warning: --top-k (experts per token) is now --experts-per-token; the old "
+        "spelling goes away in the next release\n");
+  const CommandResult both = with({"--experts-per-token", "1", "--top-k", "1"});
+  CHECK(both.exit_code == 2);
+  CHECK(both.err ==
+        "attnlab: error: give --experts-per-token or its old spelling --top-k, not both\n"
+        "Run with --help for usage.\n");
+
+  // train takes it as well: the run's config has top_k 1.
+  TempDir tmp("attnlab-conventions");
+  std::ofstream(tmp.file("corpus.txt")) << std::string(4000, 'a') + "bcdefgh\n";
+  const CommandResult trained = run_attnlab({"train",
+                                             "--preset",
+                                             "baby",
+                                             "--experts",
+                                             "2",
+                                             "--top-k",
+                                             "1",
+                                             "--steps",
+                                             "1",
+                                             "--batch-size",
+                                             "1",
+                                             "--seq-len",
+                                             "8",
+                                             "--eval-batches",
+                                             "1",
+                                             "--threads",
+                                             "1",
+                                             "--data",
+                                             tmp.file("corpus.txt"),
+                                             "--out",
+                                             tmp.file("run"),
+                                             "--quiet"});
+  REQUIRE_MESSAGE(trained.exit_code == 0, trained.describe());
+  CHECK(contains(trained.err, "--top-k (experts per token) is now --experts-per-token"));
+  const auto settings = nlohmann::json::parse(read_text_file(tmp.file("run/settings.json")));
+  CHECK(settings.at("config").at("top_k") == 1);
+}
+
+TEST_CASE("--out: directories are created; another command's file needs --force") {
+  TempDir tmp("attnlab-out-paths");
+  const ModelConfig config = test::small_config({.attention = "gqa"});
+  const auto model = test::random_model(config, DType::F32, 4);
+  const std::string train = tmp.file("train.safetensors");
+  write_checkpoint(train, *model,
+                   {{"tokenizer", R"({"type":"char","chars":[97],"byte_fallback":false})"}});
+
+  // convert --out newdir/sub/x: both directories made.
+  const std::string dec = tmp.file("newdir/sub/gqa.decoder.safetensors");
+  const CommandResult made = run_attnlab({"convert", "--checkpoint", train, "--out", dec});
+  REQUIRE_MESSAGE(made.exit_code == 0, made.describe());
+  CHECK(read_safetensors(dec).metadata.at("format") == "attnlab.decoder");
+  // Its own output is replaced without a word.
+  const CommandResult again =
+      run_attnlab({"convert", "--checkpoint", train, "--out", dec, "--quiet"});
+  CHECK_MESSAGE(again.exit_code == 0, again.describe());
+
+  // A file convert did not write (here: a training checkpoint) is kept…
+  const std::string other = tmp.file("other.safetensors");
+  fs::copy_file(train, other);
+  const CommandResult refused = run_attnlab({"convert", "--checkpoint", train, "--out", other});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err == "attnlab: error: --out " + other +
+                           " exists and was not written by attnlab convert: give --force to "
+                           "replace it\n");
+  CHECK(read_text_file(other) == read_text_file(train));
+  // …unless --force says so.
+  const CommandResult forced =
+      run_attnlab({"convert", "--checkpoint", train, "--out", other, "--force", "--quiet"});
+  REQUIRE_MESSAGE(forced.exit_code == 0, forced.describe());
+  CHECK(read_safetensors(other).metadata.at("format") == "attnlab.decoder");
+}
+
+}  // namespace
+}  // namespace attnlab
