@@ -13,6 +13,7 @@
 #include "attnlab/train/dataset.hpp"
 #include "attnlab/train/decoder_evaluation.hpp"
 #include "attnlab/train/prepared_dataset.hpp"
+#include "attnlab/train/progress.hpp"
 #include "attnlab/train/tokenizer_loader.hpp"
 #include "attnlab/train/trainer.hpp"
 #include "cli/commands.hpp"
@@ -72,7 +73,12 @@ void run_eval(const EvalOptions& o) {
   settings.seq_len = seq_len;
   settings.eval_batches = o.batches;
   Trainer evaluator(*model, *data, settings);
-  const double loss = evaluator.evaluate(Split::kVal);
+  // Long on a large model: the batches count up on stderr (a bar on a
+  // terminal, a line at each quarter otherwise); the result alone on stdout.
+  CountProgress progress(stderr, ProgressDisplay::is_terminal(stderr), "evaluating", o.batches);
+  const double loss =
+      evaluator.evaluate(Split::kVal, [&](int64_t done, int64_t) { progress.update(done); });
+  progress.finish();
   fmt::print("val loss {:.4f}  perplexity {:.3f}  bits/byte {:.4f}  ({} batches of {}×{}, {})\n",
              loss, std::exp(loss), bits_per_byte(loss, data->bytes_per_token(Split::kVal)),
              o.batches, o.batch_size, seq_len, data->tokenizer().describe());
@@ -82,7 +88,9 @@ void run_eval(const EvalOptions& o) {
 
 void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Validation loss, perplexity and bits per byte");
+  CLI::App* cmd = app.add_subcommand(
+      "eval",
+      "Validation loss, perplexity and bits per byte (on stdout; the batches count up on stderr)");
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Checkpoint (.safetensors) written by attnlab train, or a decoder checkpoint "
                   "of attnlab convert (evaluated through the decoder, as stored)")

@@ -143,7 +143,10 @@ uint64_t program_fingerprint() {
 }
 
 void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
-  RunOutput output{.interactive = ProgressDisplay::stdout_is_terminal(), .quiet = o.quiet};
+  // Progress and evaluations on stdout (survey reads them from its runs);
+  // warnings, errors and the interrupt's resume command on stderr.
+  RunOutput output{
+      .interactive = ProgressDisplay::stdout_is_terminal(), .quiet = o.quiet, .stream = stdout};
   // Ctrl-C or SIGTERM: the step in progress ends, last.safetensors is written,
   // and the run stops with the command that continues it.
   const StopOnSignal stop;

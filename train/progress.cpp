@@ -6,14 +6,23 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 namespace attnlab {
 
-ProgressDisplay::ProgressDisplay(int64_t total_steps, bool interactive, int64_t every)
-    : total_(std::max<int64_t>(total_steps, 1)), interactive_(interactive), every_(every) {}
+ProgressDisplay::ProgressDisplay(std::FILE* out, int64_t total_steps, bool interactive,
+                                 int64_t every)
+    : out_(out),
+      total_(std::max<int64_t>(total_steps, 1)),
+      interactive_(interactive),
+      every_(every) {}
 
 bool ProgressDisplay::stdout_is_terminal() {
-  return isatty(STDOUT_FILENO) == 1;
+  return is_terminal(stdout);
+}
+
+bool ProgressDisplay::is_terminal(std::FILE* stream) {
+  return isatty(fileno(stream)) == 1;
 }
 
 std::string ProgressDisplay::format_duration(double seconds) {
@@ -32,27 +41,53 @@ void ProgressDisplay::update(int64_t step, double loss, double tokens_per_s, dou
   if (interactive_) {
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(kWidth * std::min<int64_t>(step, total_) / total_);
-    fmt::print("\r[{}{}] step {}/{}  loss {:.4f}  {} tok/s  {} left\033[K",
+    fmt::print(out_, "\r[{}{}] step {}/{}  loss {:.4f}  {} tok/s  {} left\033[K",
                std::string(filled, '#'), std::string(kWidth - filled, '-'), step, total_, loss,
                rate(tokens_per_s), format_duration(seconds_left));
-    std::fflush(stdout);
+    std::fflush(out_);
     drawn_ = true;
   } else if (step % every_ == 0 || step == total_ || step == 1) {
-    fmt::print("step {}/{}: loss {:.4f}, {} tok/s, {} left\n", step, total_, loss,
+    fmt::print(out_, "step {}/{}: loss {:.4f}, {} tok/s, {} left\n", step, total_, loss,
                rate(tokens_per_s), format_duration(seconds_left));
-    std::fflush(stdout);
+    std::fflush(out_);
   }
 }
 
 void ProgressDisplay::note(const std::string& line) {
-  if (interactive_ && drawn_) fmt::print("\r\033[K");
-  fmt::print("{}\n", line);
-  std::fflush(stdout);
+  if (interactive_ && drawn_) fmt::print(out_, "\r\033[K");
+  fmt::print(out_, "{}\n", line);
+  std::fflush(out_);
 }
 
 void ProgressDisplay::finish() {
-  if (interactive_ && drawn_) fmt::print("\n");
-  std::fflush(stdout);
+  if (interactive_ && drawn_) fmt::print(out_, "\n");
+  std::fflush(out_);
+  drawn_ = false;
+}
+
+CountProgress::CountProgress(std::FILE* out, bool interactive, std::string what, int64_t total)
+    : out_(out),
+      interactive_(interactive),
+      what_(std::move(what)),
+      total_(std::max<int64_t>(total, 1)) {}
+
+void CountProgress::update(int64_t done) {
+  if (interactive_) {
+    constexpr int kWidth = 24;
+    const int filled = static_cast<int>(kWidth * std::min(done, total_) / total_);
+    fmt::print(out_, "\r{} [{}{}] {}/{}\033[K", what_, std::string(filled, '#'),
+               std::string(kWidth - filled, '-'), done, total_);
+    drawn_ = true;
+  } else if (4 * done >= (quarter_ + 1) * total_) {
+    quarter_ = 4 * done / total_;
+    fmt::print(out_, "{}: {}/{}\n", what_, done, total_);
+  }
+  std::fflush(out_);
+}
+
+void CountProgress::finish() {
+  if (interactive_ && drawn_) fmt::print(out_, "\r\033[K");
+  std::fflush(out_);
   drawn_ = false;
 }
 

@@ -233,7 +233,7 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
   fs::create_directories(o.out_dir, ec);
   ATTN_CHECK(!ec, "cannot create the survey directory {}: {}", o.out_dir, ec.message());
   const int64_t total_runs = static_cast<int64_t>(variants.size()) * o.seeds;
-  ProgressDisplay progress(total_runs * steps, o.interactive, 1);
+  ProgressDisplay progress(stdout, total_runs * steps, o.interactive, 1);  // quiet = false asks
   const auto start = std::chrono::steady_clock::now();
   int64_t runs_done = 0;
 

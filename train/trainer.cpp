@@ -119,7 +119,8 @@ StepResult Trainer::step() {
   return r;
 }
 
-double Trainer::evaluate(Split split) {
+double Trainer::evaluate(Split split,
+                         const std::function<void(int64_t done, int64_t total)>& on_batch) {
   std::vector<Batch>& batches = eval_sets_[split == Split::kTrain ? 0 : 1];
   if (batches.empty())
     batches = data_.eval_batches(split, settings_.eval_batches, settings_.batch_size, seq_len_);
@@ -133,6 +134,7 @@ double Trainer::evaluate(Split split) {
     for (int64_t i = mine.begin; i < mine.end; ++i) {
       const Batch& b = batches[static_cast<size_t>(i)];
       losses.push_back(model_.loss(b.inputs, b.targets, b.batch_size, b.seq_len).ce.item());
+      if (on_batch) on_batch(i - mine.begin + 1, mine.end - mine.begin);
     }
   }
   model_.train();

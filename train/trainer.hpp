@@ -13,6 +13,7 @@
 // (TrainerState).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -60,7 +61,10 @@ class Trainer {
   StepResult step();
   // Mean loss (cross-entropy) over the fixed evaluation batches of a split
   // (dealt to the ranks; the losses added in batch order).
-  double evaluate(Split split);
+  // on_batch(done, total): after each batch of this rank's share, for a
+  // progress display (the caller's; the library prints nothing).
+  double evaluate(Split split,
+                  const std::function<void(int64_t done, int64_t total)>& on_batch = {});
 
   int64_t steps_done() const { return optimizer_.steps_taken(); }
   int64_t seq_len() const { return seq_len_; }

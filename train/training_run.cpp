@@ -160,7 +160,8 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output,
   ThreadCountTuner threads(static_cast<int>(run.settings.threads));
   Trainer& trainer = *run.trainer;
   const bool print = !output.quiet && run.ranks.is_root();
-  ProgressDisplay progress(total_steps, output.interactive, std::max<int64_t>(1, total_steps / 20));
+  ProgressDisplay progress(output.stream, total_steps, output.interactive,
+                           std::max<int64_t>(1, total_steps / 20));
   const auto start = Clock::now();
   auto seconds_since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
@@ -194,7 +195,18 @@ RunSummary train_loop(Run& run, int64_t total_steps, const RunOutput& output,
   };
 
   auto evaluate_and_save = [&](MetricsRow* row) {
-    run.last_val = trainer.evaluate(Split::kVal);
+    // On a terminal the evaluation's batches count up on the bar's line; in a
+    // log, its result line below is the news.
+    std::optional<CountProgress> counting;
+    if (print && output.interactive)
+      counting.emplace(output.stream, true,
+                       fmt::format("step {}: evaluating", trainer.steps_done()),
+                       run.settings.eval_batches);
+    run.last_val = trainer.evaluate(Split::kVal, [&](int64_t done, int64_t total) {
+      if (counting)
+        counting->update(done * run.settings.eval_batches / std::max<int64_t>(total, 1));
+    });
+    if (counting) counting->finish();
     if (row) row->val_loss = run.last_val;
     const bool improved = run.last_val < run.best_val;
     run.best_val = std::min(run.best_val, run.last_val);
@@ -364,7 +376,8 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output, Communicator* 
     run.write_settings_file();
   }
   if (!output.quiet && run.ranks.is_root())
-    fmt::print("training {} ({} parameters{}) on {} ({} tokens, V={}) for {} steps into {}\n",
+    fmt::print(output.stream,
+               "training {} ({} parameters{}) on {} ({} tokens, V={}) for {} steps into {}\n",
                attention_name(config.attention), config.parameter_count(),
                init ? ", from " + spec.init_from : "", spec.settings.data_path,
                run.data->size(Split::kTrain) + run.data->size(Split::kVal),
@@ -439,7 +452,8 @@ RunSummary resume_run(const std::string& out_dir, const ResumeChanges& changes,
     run.write_settings_file();
   }
   if (!output.quiet && run.ranks.is_root()) {
-    fmt::print("resuming {} at step {} of {}\n", out_dir, st.step, run.settings.steps);
+    fmt::print(output.stream, "resuming {} at step {} of {}\n", out_dir, st.step,
+               run.settings.steps);
     if (!changes.decay_steps && run.settings.steps > old_decay_steps)
       fmt::print(stderr,
                  "warning: the learning rate decays until step {} (--decay-steps): steps {} to "

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdio>
 #include <functional>
 #include <optional>
 #include <string>
@@ -70,11 +71,13 @@ struct RunSummary {
   bool stopped = false;              // stopped early at RunControl::stop
 };
 
-// What a run prints on stdout: nothing unless the caller asks (quiet = false,
-// as the attnlab program does); the run's files are written either way.
+// What a run prints, and where: nothing unless the caller asks (quiet =
+// false, as the attnlab program does, to stdout); the run's files are written
+// either way.
 struct RunOutput {
-  bool interactive = false;  // redraw a progress bar (a terminal) or print plain lines
-  bool quiet = true;         // print nothing
+  bool interactive = false;    // redraw a progress bar (a terminal) or print plain lines
+  bool quiet = true;           // print nothing
+  std::FILE* stream = stderr;  // where the progress and evaluations go
 };
 
 // How the caller stops a run early and how often it saves. The library never

@@ -6,6 +6,7 @@
 // The exit codes of the refusals are checked row by row in cli_errors_test.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -144,6 +145,22 @@ TEST_CASE("--out: directories are created; another command's file needs --force"
       run_attnlab({"convert", "--checkpoint", train, "--out", other, "--force", "--quiet"});
   REQUIRE_MESSAGE(forced.exit_code == 0, forced.describe());
   CHECK(read_safetensors(other).metadata.at("format") == "attnlab.decoder");
+}
+
+TEST_CASE("eval counts its batches on stderr; the result alone is on stdout") {
+  TempDir tmp("attnlab-eval-progress");
+  std::ofstream(tmp.file("tiny.json")) << R"({"vocab_size": 65, "d_model": 16, "n_layers": 1,
+                                              "n_heads": 2, "max_seq_len": 16})";
+  const CommandResult trained =
+      run_attnlab({"train", "--config", tmp.file("tiny.json"), "--out", tmp.file("run"), "--steps",
+                   "2", "--eval-batches", "1", "--batch-size", "2", "--threads", "1", "--quiet"});
+  REQUIRE_MESSAGE(trained.exit_code == 0, trained.describe());
+  const CommandResult r = run_attnlab({"eval", "--checkpoint", tmp.file("run/best.safetensors"),
+                                       "--batches", "8", "--batch-size", "2", "--threads", "1"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  CHECK(r.err == "evaluating: 2/8\nevaluating: 4/8\nevaluating: 6/8\nevaluating: 8/8\n");
+  CHECK(r.out.rfind("val loss ", 0) == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
 }
 
 }  // namespace
