@@ -62,9 +62,7 @@ void run_eval(const EvalOptions& o) {
              "checkpoint written by attnlab train)",
              o.checkpoint);
   const auto tokenizer = tokenizer_from_json(ck.meta("tokenizer"));
-  const int64_t seq_len = o.seq_len ? o.seq_len : ck.config.max_seq_len;
-  ATTN_CHECK(seq_len <= ck.config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
-             seq_len, ck.config.max_seq_len);
+  const int64_t seq_len = ck.config.resolve_seq_len(o.seq_len);
   const auto data =
       open_training_data(o.data.empty() ? default_corpus() : o.data, seq_len, tokenizer);
   auto model = load_model(ck);

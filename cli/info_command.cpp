@@ -88,9 +88,7 @@ void run_info(const InfoOptions& o) {
   } else {
     config = o.model.resolve(o.vocab_size);
   }
-  const int64_t seq_len = o.seq_len ? o.seq_len : config.max_seq_len;
-  ATTN_CHECK(seq_len <= config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
-             seq_len, config.max_seq_len);
+  const int64_t seq_len = config.resolve_seq_len(o.seq_len);
   // In double: a valid config's cache can be too large for int64 bytes.
   const double floats = static_cast<double>(config.kv_cache_floats_per_token());
   if (o.json) {

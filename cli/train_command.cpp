@@ -62,7 +62,7 @@ std::string shell_quoted(const std::string& path) {
 void check_training_memory(const ModelConfig& config, const TrainSettings& s) {
   std::error_code ec;
   const auto corpus_bytes = std::filesystem::file_size(s.data_path, ec);
-  const int64_t seq_len = s.seq_len ? s.seq_len : config.max_seq_len;
+  const int64_t seq_len = config.resolve_seq_len(s.seq_len);
   check_memory_fits(
       estimate_training_memory(config, s.batch_size, seq_len, s.dropout,
                                ec ? 0 : static_cast<int64_t>(corpus_bytes), s.eval_batches),

@@ -102,11 +102,16 @@ int main() {
   fmt::print("{:<14} {:>8} {:>11} {:>22}\n", "variant", "KV heads", "parameters",
              "KV cache bytes/token");
 
+  // Every attention layer reads its sizes from one config (nn/block_config.hpp).
+  TransformerBlockConfig layer;
+  layer.d_model = D;
+  layer.n_heads = H;
+  layer.head_dim = dh;
+  layer.dtype = DType::F64;
   for (const auto& [name, kv_heads] : {std::pair{"MHA", H}, {"GQA", H / 2}, {"MQA", int64_t{1}}}) {
     Rng rng(1);
-    const GroupedQueryAttention attn(
-        {.d_model = D, .n_heads = H, .n_kv_heads = kv_heads, .head_dim = dh, .dtype = DType::F64},
-        rng);
+    layer.n_kv_heads = kv_heads;
+    const GroupedQueryAttention attn(layer, rng);
     attn.forward(Variable(x));
     // The cache keeps k and v of every KV head: 2·Hkv·dh numbers per token.
     fmt::print("{:<14} {:>8} {:>11} {:>22}\n", name, kv_heads, parameters(attn),
@@ -114,14 +119,10 @@ int main() {
   }
 
   Rng rng(1);
-  const MultiLatentAttention mla({.d_model = D,
-                                  .n_heads = H,
-                                  .head_dim = dh,
-                                  .q_lora_rank = d_cq,
-                                  .kv_lora_rank = d_c,
-                                  .rope_head_dim = dr,
-                                  .dtype = DType::F64},
-                                 rng);
+  layer.q_lora_rank = d_cq;
+  layer.kv_lora_rank = d_c;
+  layer.rope_head_dim = dr;
+  const MultiLatentAttention mla(layer, rng);
   const Tensor trained = mla.forward(Variable(x)).value();
   const Tensor absorbed = absorbed_mla(mla, x);
   // The cache keeps c_kv and k_r: d_c + dr numbers per token.

@@ -304,6 +304,12 @@ FeedForwardKind parse_ffn(const std::string& name) {
   throw Error(fmt::format("'ffn' must be \"swiglu\" or \"relu\", got \"{}\"", name));
 }
 
+int64_t ModelConfig::resolve_seq_len(int64_t seq_len) const {
+  const int64_t t = seq_len == 0 ? max_seq_len : seq_len;
+  ATTN_CHECK(t <= max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}", t, max_seq_len);
+  return t;
+}
+
 int64_t ModelConfig::rope_dims() const {
   if (attention == AttentionKind::MLA) return rope_head_dim;
   return 2 * static_cast<int64_t>(std::floor(rope_fraction * static_cast<double>(head_dim) / 2.0));

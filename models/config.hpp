@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "attnlab/nn/layer_kinds.hpp"
+#include "attnlab/nn/block_config.hpp"
 #include "attnlab/tensor/shape.hpp"
 
 namespace attnlab {
@@ -33,32 +33,23 @@ std::string ffn_name(FeedForwardKind f);      // "swiglu", "relu"
 AttentionKind parse_attention(const std::string& name);
 FeedForwardKind parse_ffn(const std::string& name);
 
-struct ModelConfig {
+// A block's fields (d_model, n_heads, head_dim, attention, n_kv_heads,
+// rope_theta, rope_fraction, the MLA ranks, ffn, ffn_hidden, n_experts, top_k,
+// n_shared_experts, norm_eps: nn/block_config.hpp) plus the model-wide keys.
+// The layers read the block's fields from here, nothing copied.
+struct ModelConfig : BlockArchitecture {
   int64_t vocab_size = 0;  // V (required)
-  int64_t d_model = 0;     // D (required)
   int64_t n_layers = 0;    // L (required)
-  int64_t n_heads = 0;     // H (required)
-  int64_t head_dim = 0;    // dh; the "nope" part for mla
-  AttentionKind attention = AttentionKind::MHA;
-  int64_t n_kv_heads = 0;  // Hkv; n_heads for mla (every head has its own k and v)
   int64_t max_seq_len = 256;
-  double rope_theta = 10000.0;
-  double rope_fraction = 1.0;  // mha/gqa/mqa only
-  int64_t q_lora_rank = 0;     // mla: d_cq
-  int64_t kv_lora_rank = 0;    // mla: d_c
-  int64_t rope_head_dim = 0;   // mla: dr
-  FeedForwardKind ffn = FeedForwardKind::SwiGLU;
-  int64_t ffn_hidden = 0;  // F, also the width of every expert
-  int64_t n_experts = 0;   // E; 0 = dense FFN
-  int64_t top_k = 2;
-  int64_t n_shared_experts = 0;
   double aux_loss_coef = 0.01;
-  double norm_eps = 1e-6;
   bool tie_embeddings = false;
 
   bool operator==(const ModelConfig&) const = default;
 
-  bool is_moe() const { return n_experts > 0; }
+  // The sequence length meant by a --seq-len of seq_len: 0 stands for
+  // max_seq_len; one longer than max_seq_len is refused ("--seq-len N exceeds
+  // the model's max_seq_len M").
+  int64_t resolve_seq_len(int64_t seq_len) const;
   // Channels of a head vector that RoPE rotates: r = 2·floor(rope_fraction·dh/2)
   // (computed in double) for mha/gqa/mqa; rope_head_dim for mla.
   int64_t rope_dims() const;

@@ -166,7 +166,7 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
   ATTN_CHECK(!o.record_attention || o.batch == 1,
              "the decoder records attention for a batch of 1, got {}", o.batch);
   B = o.batch;
-  max_len = o.max_len == 0 ? cfg.max_seq_len : o.max_len;
+  max_len = cfg.resolve_seq_len(o.max_len);  // checked above, with the decoder's own message
   chunk = o.prefill_chunk > 0 ? std::min(o.prefill_chunk, max_len)
                               : std::clamp<int64_t>(4096 / B, 1, max_len);
   mla = cfg.attention == AttentionKind::MLA;

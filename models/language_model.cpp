@@ -24,30 +24,6 @@ class OutputHead : public Module {
 
 }  // namespace
 
-TransformerBlockConfig block_config(const ModelConfig& c, DType dtype) {
-  TransformerBlockConfig b;
-  b.d_model = c.d_model;
-  b.n_heads = c.n_heads;
-  b.head_dim = c.head_dim;
-  b.attention = c.attention;
-  b.n_kv_heads = c.n_kv_heads;
-  b.rope_fraction = c.rope_fraction;
-  b.rope_theta = c.rope_theta;
-  b.q_lora_rank = c.q_lora_rank;
-  b.kv_lora_rank = c.kv_lora_rank;
-  b.rope_head_dim = c.rope_head_dim;
-  b.ffn = c.ffn;
-  b.ffn_hidden = c.ffn_hidden;
-  b.n_experts = c.n_experts;
-  b.top_k = c.top_k;
-  b.n_shared_experts = c.n_shared_experts;
-  b.norm_eps = c.norm_eps;
-  b.dtype = dtype;
-  b.init_std = 0.02;
-  b.out_std = 0.02 / std::sqrt(2.0 * static_cast<double>(c.n_layers));
-  return b;
-}
-
 LanguageModel::LanguageModel(const ModelConfig& config, DType dtype, uint64_t seed, double dropout)
     : config_((validate_config(config), config)),
       dtype_(dtype),
@@ -58,7 +34,11 @@ LanguageModel::LanguageModel(const ModelConfig& config, DType dtype, uint64_t se
   // One generator for the whole model, drawn in parameter order.
   Rng& rng = init_rng_;
   register_module("tok_emb", tok_emb_);
-  TransformerBlockConfig bc = block_config(config, dtype);
+  // Every block reads the model config's own fields; only how the weights
+  // are made and the dropout are added here.
+  TransformerBlockConfig bc{config};
+  bc.dtype = dtype;
+  bc.out_std = 0.02 / std::sqrt(2.0 * static_cast<double>(config.n_layers));
   bc.dropout = dropout;
   bc.dropout_rng = &dropout_rng_;
   for (int64_t i = 0; i < config.n_layers; ++i) {

@@ -81,9 +81,6 @@ class LanguageModel : public Module {
   const Variable* lm_head_weight_ = nullptr;
 };
 
-// The block settings of one layer of this config (shared with the decoder).
-TransformerBlockConfig block_config(const ModelConfig& config, DType dtype);
-
 // Parameter count of the model by top-level module ("tok_emb", "layers.0.attn",
 // "layers.0.moe", ..., "norm", "lm_head"), in parameter order.
 std::vector<std::pair<std::string, int64_t>> parameter_count_by_module(const ModelConfig& config);

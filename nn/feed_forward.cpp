@@ -5,10 +5,10 @@
 namespace attnlab {
 namespace {
 
-const FeedForwardConfig& validated(const FeedForwardConfig& c) {
-  ATTN_CHECK(c.d_model > 0 && c.hidden > 0,
+const TransformerBlockConfig& validated(const TransformerBlockConfig& c) {
+  ATTN_CHECK(c.d_model > 0 && c.ffn_hidden > 0,
              "a feed-forward layer needs positive d_model and hidden width, got {} and {}",
-             c.d_model, c.hidden);
+             c.d_model, c.ffn_hidden);
   return c;
 }
 
@@ -16,15 +16,15 @@ const FeedForwardConfig& validated(const FeedForwardConfig& c) {
 
 // Members are built in declaration order, so w_gate draws its weights before
 // w_up, as docs/MODEL-SPEC.md lists them.
-FeedForward::FeedForward(const FeedForwardConfig& config, Rng& rng)
+FeedForward::FeedForward(const TransformerBlockConfig& config, Rng& rng)
     : config_(validated(config)),
-      w_gate_(config.kind == FeedForwardKind::SwiGLU
-                  ? std::make_unique<Linear>(config.d_model, config.hidden, false, config.dtype,
+      w_gate_(config.ffn == FeedForwardKind::SwiGLU
+                  ? std::make_unique<Linear>(config.d_model, config.ffn_hidden, false, config.dtype,
                                              rng, config.init_std)
                   : nullptr),
-      w_up_(config.d_model, config.hidden, config.kind == FeedForwardKind::ReLU, config.dtype, rng,
-            config.init_std),
-      w_down_(config.hidden, config.d_model, config.kind == FeedForwardKind::ReLU, config.dtype,
+      w_up_(config.d_model, config.ffn_hidden, config.ffn == FeedForwardKind::ReLU, config.dtype,
+            rng, config.init_std),
+      w_down_(config.ffn_hidden, config.d_model, config.ffn == FeedForwardKind::ReLU, config.dtype,
               rng, config.out_std) {
   if (w_gate_) register_module("w_gate", *w_gate_);
   register_module("w_up", w_up_);
@@ -32,7 +32,7 @@ FeedForward::FeedForward(const FeedForwardConfig& config, Rng& rng)
 }
 
 Variable FeedForward::forward(const Variable& x) const {
-  switch (config_.kind) {
+  switch (config_.ffn) {
     case FeedForwardKind::SwiGLU:
       // silu(x·w_gateᵀ) ⊙ (x·w_upᵀ), fused: (..., F) ⊙ (..., F) → (..., D)
       return w_down_.forward(swiglu(w_gate_->forward(x), w_up_.forward(x)));

@@ -11,34 +11,27 @@
 #include <cstdint>
 #include <memory>
 
-#include "attnlab/nn/layer_kinds.hpp"
+#include "attnlab/nn/block_config.hpp"
 #include "attnlab/nn/linear.hpp"
 
 namespace attnlab {
-
-struct FeedForwardConfig {
-  FeedForwardKind kind = FeedForwardKind::SwiGLU;
-  int64_t d_model = 0;  // D
-  int64_t hidden = 0;   // F
-  DType dtype = DType::F32;
-  double init_std = 0.02;  // w_gate, w_up
-  double out_std = 0.02;   // w_down (an output projection)
-};
 
 class FeedForward : public Module {
  public:
   // Parameters, drawn from rng in this order:
   //   SwiGLU: w_gate.weight [F, D], w_up.weight [F, D], w_down.weight [D, F]
   //   ReLU:   w_up.weight [F, D], w_up.bias [F], w_down.weight [D, F], w_down.bias [D]
-  FeedForward(const FeedForwardConfig& config, Rng& rng);
+  // Reads ffn (the kind), d_model, ffn_hidden, dtype, init_std (w_gate, w_up)
+  // and out_std (w_down).
+  FeedForward(const TransformerBlockConfig& config, Rng& rng);
 
   // x is (..., D) → (..., D)
   Variable forward(const Variable& x) const;
 
-  const FeedForwardConfig& config() const { return config_; }
+  const TransformerBlockConfig& config() const { return config_; }
 
  private:
-  FeedForwardConfig config_;
+  TransformerBlockConfig config_;
   std::unique_ptr<Linear> w_gate_;  // SwiGLU only
   Linear w_up_, w_down_;
 };

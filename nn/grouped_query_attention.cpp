@@ -9,7 +9,7 @@ namespace attnlab {
 namespace {
 
 // Checked before any weight is drawn, so a bad config fails with its own message.
-const GroupedQueryAttentionConfig& validated(const GroupedQueryAttentionConfig& c) {
+const TransformerBlockConfig& validated(const TransformerBlockConfig& c) {
   ATTN_CHECK(c.d_model > 0 && c.n_heads > 0 && c.head_dim > 0,
              "attention needs positive d_model, n_heads and head_dim, got {}, {}, {}", c.d_model,
              c.n_heads, c.head_dim);
@@ -22,7 +22,7 @@ const GroupedQueryAttentionConfig& validated(const GroupedQueryAttentionConfig& 
 
 }  // namespace
 
-GroupedQueryAttention::GroupedQueryAttention(const GroupedQueryAttentionConfig& config, Rng& rng)
+GroupedQueryAttention::GroupedQueryAttention(const TransformerBlockConfig& config, Rng& rng)
     : config_(validated(config)),
       rotary_(RotaryEmbedding::rotary_dims_for(config.head_dim, config.rope_fraction),
               config.rope_theta),

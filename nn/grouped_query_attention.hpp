@@ -15,33 +15,19 @@
 
 #include <cstdint>
 
+#include "attnlab/nn/block_config.hpp"
 #include "attnlab/nn/linear.hpp"
 #include "attnlab/nn/rotary_embedding.hpp"
 
 namespace attnlab {
 
-struct GroupedQueryAttentionConfig {
-  int64_t d_model = 0;         // D
-  int64_t n_heads = 0;         // H
-  int64_t n_kv_heads = 0;      // Hkv: H (MHA), a divisor of H (GQA) or 1 (MQA)
-  int64_t head_dim = 0;        // dh
-  double rope_fraction = 1.0;  // share of each head's channels that RoPE rotates
-  double rope_theta = 10000.0;
-  // Dropout on the attention probabilities, in training only. With p > 0 the
-  // attention runs unfused (nn/attention_dropout.hpp), drawing its masks from
-  // dropout_rng, which must then be set (the language model owns it).
-  double dropout = 0.0;
-  Rng* dropout_rng = nullptr;
-  DType dtype = DType::F32;
-  double init_std = 0.02;  // wq, wk, wv
-  double out_std = 0.02;   // wo (docs/MODEL-SPEC.md: 0.02 / sqrt(2·L))
-};
-
 class GroupedQueryAttention : public Module {
  public:
   // Parameters: wq.weight [H·dh, D], wk.weight [Hkv·dh, D], wv.weight [Hkv·dh, D],
-  // wo.weight [D, H·dh], drawn from rng in that order.
-  GroupedQueryAttention(const GroupedQueryAttentionConfig& config, Rng& rng);
+  // wo.weight [D, H·dh], drawn from rng in that order. Reads d_model,
+  // n_heads, n_kv_heads, head_dim, rope_fraction, rope_theta, dtype, init_std
+  // (wq, wk, wv), out_std (wo) and dropout (on the probabilities).
+  GroupedQueryAttention(const TransformerBlockConfig& config, Rng& rng);
 
   // x is (B, T, D) → (B, T, D); token t at position t.
   Variable forward(const Variable& x) const;
@@ -59,7 +45,7 @@ class GroupedQueryAttention : public Module {
   QueryKeyValue project(const Variable& x, int64_t position_offset) const;
   Variable output(const Variable& heads) const;  // (B, T, H, dh) → (B, T, D)
 
-  const GroupedQueryAttentionConfig& config() const { return config_; }
+  const TransformerBlockConfig& config() const { return config_; }
   const RotaryEmbedding& rotary() const { return rotary_; }
   double scale() const;  // 1 / sqrt(dh)
   const Linear& wq() const { return wq_; }
@@ -68,7 +54,7 @@ class GroupedQueryAttention : public Module {
   const Linear& wo() const { return wo_; }
 
  private:
-  GroupedQueryAttentionConfig config_;
+  TransformerBlockConfig config_;
   RotaryEmbedding rotary_;
   Linear wq_, wk_, wv_, wo_;
 };

@@ -7,7 +7,7 @@
 namespace attnlab {
 namespace {
 
-const MixtureOfExpertsConfig& validated(const MixtureOfExpertsConfig& c) {
+const TransformerBlockConfig& validated(const TransformerBlockConfig& c) {
   ATTN_CHECK(c.n_experts > 0, "a mixture of experts needs n_experts > 0, got {}", c.n_experts);
   ATTN_CHECK(c.top_k >= 1 && c.top_k <= c.n_experts, "top_k must lie in 1 … {}, got {}",
              c.n_experts, c.top_k);
@@ -15,22 +15,18 @@ const MixtureOfExpertsConfig& validated(const MixtureOfExpertsConfig& c) {
   return c;
 }
 
-FeedForwardConfig expert_config(const MixtureOfExpertsConfig& c) {
-  return {c.ffn, c.d_model, c.hidden, c.dtype, c.init_std, c.out_std};
-}
-
 }  // namespace
 
-MixtureOfExperts::MixtureOfExperts(const MixtureOfExpertsConfig& config, Rng& rng)
+MixtureOfExperts::MixtureOfExperts(const TransformerBlockConfig& config, Rng& rng)
     : config_(validated(config)),
       router_(config.d_model, config.n_experts, false, config.dtype, rng, config.init_std) {
   register_module("router", router_);
   for (int64_t e = 0; e < config.n_experts; ++e) {
-    experts_.push_back(std::make_unique<FeedForward>(expert_config(config), rng));
+    experts_.push_back(std::make_unique<FeedForward>(config, rng));
     register_module("experts." + std::to_string(e), *experts_.back());
   }
   for (int64_t s = 0; s < config.n_shared_experts; ++s) {
-    shared_.push_back(std::make_unique<FeedForward>(expert_config(config), rng));
+    shared_.push_back(std::make_unique<FeedForward>(config, rng));
     register_module("shared." + std::to_string(s), *shared_.back());
   }
 }

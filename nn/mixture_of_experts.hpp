@@ -28,18 +28,6 @@
 
 namespace attnlab {
 
-struct MixtureOfExpertsConfig {
-  FeedForwardKind ffn = FeedForwardKind::SwiGLU;  // kind of every expert
-  int64_t d_model = 0;                            // D
-  int64_t hidden = 0;                             // F, the width of every expert
-  int64_t n_experts = 0;                          // E
-  int64_t top_k = 2;                              // experts per token, 1 ≤ k ≤ E
-  int64_t n_shared_experts = 0;                   // experts every token goes through too
-  DType dtype = DType::F32;
-  double init_std = 0.02;  // router, w_gate, w_up
-  double out_std = 0.02;   // w_down
-};
-
 struct MixtureOfExpertsOutput {
   Variable y;                              // shaped like x
   Variable aux;                            // the load-balancing loss, a scalar
@@ -51,7 +39,9 @@ class MixtureOfExperts : public Module {
  public:
   // Parameters, drawn from rng in this order: router.weight [E, D], then
   // experts.{e}.… and shared.{s}.…, each laid out as a FeedForward.
-  MixtureOfExperts(const MixtureOfExpertsConfig& config, Rng& rng);
+  // Reads d_model, ffn, ffn_hidden, n_experts, top_k, n_shared_experts, dtype,
+  // init_std (router, w_gate, w_up) and out_std (w_down).
+  MixtureOfExperts(const TransformerBlockConfig& config, Rng& rng);
 
   // x is (..., D), usually (B, T, D). Every token reaches its k experts (no
   // capacity limit, nothing dropped); an expert no token chose does not run,
@@ -62,13 +52,13 @@ class MixtureOfExperts : public Module {
   // logits the lower index wins: route_top_k (nn/moe_routing.hpp) on a tensor.
   static MoeRouting route(const Tensor& logits, int64_t k);
 
-  const MixtureOfExpertsConfig& config() const { return config_; }
+  const TransformerBlockConfig& config() const { return config_; }
   const Linear& router() const { return router_; }
   const FeedForward& expert(int64_t e) const { return *experts_.at(e); }
   const FeedForward& shared_expert(int64_t s) const { return *shared_.at(s); }
 
  private:
-  MixtureOfExpertsConfig config_;
+  TransformerBlockConfig config_;
   Linear router_;
   std::vector<std::unique_ptr<FeedForward>> experts_;
   std::vector<std::unique_ptr<FeedForward>> shared_;

@@ -9,7 +9,7 @@ namespace attnlab {
 namespace {
 
 // Checked before any weight is drawn, so a bad config fails with its own message.
-const MultiLatentAttentionConfig& validated(const MultiLatentAttentionConfig& c) {
+const TransformerBlockConfig& validated(const TransformerBlockConfig& c) {
   ATTN_CHECK(c.d_model > 0 && c.n_heads > 0 && c.head_dim > 0,
              "MLA needs positive d_model, n_heads and head_dim, got {}, {}, {}", c.d_model,
              c.n_heads, c.head_dim);
@@ -25,7 +25,7 @@ const MultiLatentAttentionConfig& validated(const MultiLatentAttentionConfig& c)
 
 }  // namespace
 
-MultiLatentAttention::MultiLatentAttention(const MultiLatentAttentionConfig& config, Rng& rng)
+MultiLatentAttention::MultiLatentAttention(const TransformerBlockConfig& config, Rng& rng)
     : config_(validated(config)),
       rotary_(config.rope_head_dim, config.rope_theta),
       w_dq_(config.d_model, config.q_lora_rank, false, config.dtype, rng, config.init_std),

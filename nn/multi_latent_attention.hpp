@@ -25,25 +25,11 @@
 
 #include <cstdint>
 
+#include "attnlab/nn/block_config.hpp"
 #include "attnlab/nn/linear.hpp"
 #include "attnlab/nn/rotary_embedding.hpp"
 
 namespace attnlab {
-
-struct MultiLatentAttentionConfig {
-  int64_t d_model = 0;        // D
-  int64_t n_heads = 0;        // H
-  int64_t head_dim = 0;       // dh: the non-rotated ("nope") part of q and k, and v's width
-  int64_t q_lora_rank = 0;    // d_cq: width of the compressed query c_q
-  int64_t kv_lora_rank = 0;   // d_c: width of the cached latent c_kv
-  int64_t rope_head_dim = 0;  // dr: width of the decoupled RoPE part; even
-  double rope_theta = 10000.0;
-  double dropout = 0.0;  // attention dropout, as in GroupedQueryAttentionConfig
-  Rng* dropout_rng = nullptr;
-  DType dtype = DType::F32;
-  double init_std = 0.02;  // every projection but wo
-  double out_std = 0.02;   // wo
-};
 
 class MultiLatentAttention : public Module {
  public:
@@ -51,7 +37,9 @@ class MultiLatentAttention : public Module {
   //   w_dq.weight [d_cq, D], w_uq.weight [H·dh, d_cq], w_qr.weight [H·dr, d_cq],
   //   w_dkv.weight [d_c, D], w_uk.weight [H·dh, d_c], w_uv.weight [H·dh, d_c],
   //   w_kr.weight [dr, D], wo.weight [D, H·dh]
-  MultiLatentAttention(const MultiLatentAttentionConfig& config, Rng& rng);
+  // Reads d_model, n_heads, head_dim, q_lora_rank, kv_lora_rank,
+  // rope_head_dim, rope_theta, dtype, init_std, out_std (wo) and dropout.
+  MultiLatentAttention(const TransformerBlockConfig& config, Rng& rng);
 
   // x is (B, T, D) → (B, T, D); token t at position t.
   Variable forward(const Variable& x) const;
@@ -73,7 +61,7 @@ class MultiLatentAttention : public Module {
   KeysValues keys_values(const Variable& c_kv, const Variable& k_r) const;
   Variable output(const Variable& heads) const;  // (B, T, H, dh) → (B, T, D)
 
-  const MultiLatentAttentionConfig& config() const { return config_; }
+  const TransformerBlockConfig& config() const { return config_; }
   const RotaryEmbedding& rotary() const { return rotary_; }
   double scale() const;  // 1 / sqrt(dh + dr)
   const Linear& w_dq() const { return w_dq_; }
@@ -86,7 +74,7 @@ class MultiLatentAttention : public Module {
   const Linear& wo() const { return wo_; }
 
  private:
-  MultiLatentAttentionConfig config_;
+  TransformerBlockConfig config_;
   RotaryEmbedding rotary_;
   Linear w_dq_, w_uq_, w_qr_, w_dkv_, w_uk_, w_uv_, w_kr_, wo_;
 };

@@ -13,55 +13,6 @@ const TransformerBlockConfig& validated(const TransformerBlockConfig& c) {
   return c;
 }
 
-std::unique_ptr<GroupedQueryAttention> make_gqa(const TransformerBlockConfig& c, Rng& rng) {
-  if (c.attention == AttentionKind::MLA) return nullptr;
-  GroupedQueryAttentionConfig a;
-  a.d_model = c.d_model;
-  a.n_heads = c.n_heads;
-  a.n_kv_heads = c.n_kv_heads;
-  a.head_dim = c.head_dim;
-  a.rope_fraction = c.rope_fraction;
-  a.rope_theta = c.rope_theta;
-  a.dropout = c.dropout;
-  a.dropout_rng = c.dropout_rng;
-  a.dtype = c.dtype;
-  a.init_std = c.init_std;
-  a.out_std = c.out_std;
-  return std::make_unique<GroupedQueryAttention>(a, rng);
-}
-
-std::unique_ptr<MultiLatentAttention> make_mla(const TransformerBlockConfig& c, Rng& rng) {
-  if (c.attention != AttentionKind::MLA) return nullptr;
-  MultiLatentAttentionConfig a;
-  a.d_model = c.d_model;
-  a.n_heads = c.n_heads;
-  a.head_dim = c.head_dim;
-  a.q_lora_rank = c.q_lora_rank;
-  a.kv_lora_rank = c.kv_lora_rank;
-  a.rope_head_dim = c.rope_head_dim;
-  a.rope_theta = c.rope_theta;
-  a.dropout = c.dropout;
-  a.dropout_rng = c.dropout_rng;
-  a.dtype = c.dtype;
-  a.init_std = c.init_std;
-  a.out_std = c.out_std;
-  return std::make_unique<MultiLatentAttention>(a, rng);
-}
-
-std::unique_ptr<FeedForward> make_ffn(const TransformerBlockConfig& c, Rng& rng) {
-  if (c.n_experts > 0) return nullptr;
-  return std::make_unique<FeedForward>(
-      FeedForwardConfig{c.ffn, c.d_model, c.ffn_hidden, c.dtype, c.init_std, c.out_std}, rng);
-}
-
-std::unique_ptr<MixtureOfExperts> make_moe(const TransformerBlockConfig& c, Rng& rng) {
-  if (c.n_experts == 0) return nullptr;
-  return std::make_unique<MixtureOfExperts>(
-      MixtureOfExpertsConfig{c.ffn, c.d_model, c.ffn_hidden, c.n_experts, c.top_k,
-                             c.n_shared_experts, c.dtype, c.init_std, c.out_std},
-      rng);
-}
-
 }  // namespace
 
 // Members are built in declaration order (attn_norm, attention, ffn_norm,
@@ -69,11 +20,15 @@ std::unique_ptr<MixtureOfExperts> make_moe(const TransformerBlockConfig& c, Rng&
 TransformerBlock::TransformerBlock(const TransformerBlockConfig& config, Rng& rng)
     : config_(validated(config)),
       attn_norm_(config.d_model, config.norm_eps, config.dtype),
-      gqa_(make_gqa(config, rng)),
-      mla_(make_mla(config, rng)),
+      gqa_(config.attention != AttentionKind::MLA
+               ? std::make_unique<GroupedQueryAttention>(config, rng)
+               : nullptr),
+      mla_(config.attention == AttentionKind::MLA
+               ? std::make_unique<MultiLatentAttention>(config, rng)
+               : nullptr),
       ffn_norm_(config.d_model, config.norm_eps, config.dtype),
-      ffn_(make_ffn(config, rng)),
-      moe_(make_moe(config, rng)) {
+      ffn_(config.is_moe() ? nullptr : std::make_unique<FeedForward>(config, rng)),
+      moe_(config.is_moe() ? std::make_unique<MixtureOfExperts>(config, rng) : nullptr) {
   register_module("attn_norm", attn_norm_);
   if (gqa_) register_module("attn", *gqa_);
   if (mla_) register_module("attn", *mla_);

@@ -1,8 +1,9 @@
 // The learning-rate schedule of nanoGPT: linear warmup, then cosine decay to a
 // floor, then the floor.
-//   step < warmup:           lr · (step + 1) / (warmup + 1)
-//   warmup ≤ step ≤ decay:   min_lr + ½(1 + cos(π·r))·(lr − min_lr),  r = (step − warmup)/(decay −
-//   warmup) step > decay:            min_lr
+//   step < warmup:         lr · (step + 1) / (warmup + 1)
+//   warmup ≤ step ≤ decay: min_lr + ½(1 + cos(π·r))·(lr − min_lr),
+//                          r = (step − warmup) / (decay − warmup)
+//   step > decay:          min_lr
 #pragma once
 
 #include <cstdint>

@@ -21,8 +21,7 @@ struct TrainSettings {
   double lr = 1e-3;
   double min_lr = 1e-4;
   int64_t warmup = 100;
-  int64_t decay_steps =
-      0;  // where the cosine reaches min_lr; 0 = steps (fixed when the run starts)
+  int64_t decay_steps = 0;  // where the cosine reaches min_lr; 0: resolved_decay_steps()
   double weight_decay = 0.1;
   double beta1 = 0.9;
   double beta2 = 0.99;
@@ -35,6 +34,9 @@ struct TrainSettings {
   uint64_t seed = 1337;
   int64_t threads = 0;  // 0 = all cores
 
+  // decay_steps, or steps when it is 0 (a new run fixes it then, so that a
+  // resume with more --steps keeps the schedule).
+  int64_t resolved_decay_steps() const { return decay_steps > 0 ? decay_steps : steps; }
   // Throws an Error naming the setting when a value is out of range.
   void validate() const;
   std::string to_json() const;

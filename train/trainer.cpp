@@ -8,18 +8,11 @@
 namespace attnlab {
 namespace {
 
-int64_t resolve_seq_len(const TrainSettings& s, const ModelConfig& c) {
-  const int64_t t = s.seq_len == 0 ? c.max_seq_len : s.seq_len;
-  ATTN_CHECK(t <= c.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}", t,
-             c.max_seq_len);
-  return t;
-}
-
 LrSchedule make_schedule(const TrainSettings& s) {
   return {.lr = s.lr,
           .min_lr = s.min_lr,
           .warmup_steps = s.warmup,
-          .decay_steps = s.decay_steps > 0 ? s.decay_steps : s.steps};
+          .decay_steps = s.resolved_decay_steps()};
 }
 
 }  // namespace
@@ -31,7 +24,7 @@ Trainer::Trainer(LanguageModel& model, const TrainingData& data, const TrainSett
       parallel_(ranks ? *ranks : *alone_, model.named_parameters(), settings.accum),
       data_(data),
       settings_(settings),
-      seq_len_(resolve_seq_len(settings, model.config())),
+      seq_len_(model.config().resolve_seq_len(settings.seq_len)),
       schedule_(make_schedule(settings)),
       optimizer_(parallel_.owned_parameters(), {.beta1 = settings.beta1,
                                                 .beta2 = settings.beta2,

@@ -50,7 +50,7 @@ struct TrainerState {
 
 class Trainer {
  public:
-  // seq_len: the settings' value, or the model's max_seq_len when that is 0.
+  // seq_len: ModelConfig::resolve_seq_len of the settings' value.
   // ranks: the processes that train together, each with its own Trainer of
   // the same model, data and settings; nullptr: this process alone.
   Trainer(LanguageModel& model, const TrainingData& data, const TrainSettings& settings,

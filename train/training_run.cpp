@@ -345,9 +345,7 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output, Communicator* 
     run.init_from = spec.init_from;
   }
   const ModelConfig& config = init ? init->config : spec.config;
-  const int64_t seq_len = spec.settings.seq_len ? spec.settings.seq_len : config.max_seq_len;
-  ATTN_CHECK(seq_len <= config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
-             seq_len, config.max_seq_len);
+  const int64_t seq_len = config.resolve_seq_len(spec.settings.seq_len);
   if (init) {
     try {
       run.data = open_training_data(spec.settings.data_path, seq_len,
@@ -363,7 +361,7 @@ RunSummary start_run(const NewRun& spec, const RunOutput& output, Communicator* 
              "the data {} has a vocabulary of {} tokens ({}) but the model's vocab_size is {}",
              spec.settings.data_path, run.data->tokenizer().vocab_size(),
              run.data->tokenizer().describe(), config.vocab_size);
-  if (run.settings.decay_steps == 0) run.settings.decay_steps = run.settings.steps;
+  run.settings.decay_steps = run.settings.resolved_decay_steps();  // fixed for the run's resumes
   run.model =
       std::make_unique<LanguageModel>(config, DType::F32, run.settings.seed, run.settings.dropout);
   if (init) run.model->load_parameters(init->parameters, spec.init_from);
@@ -404,15 +402,17 @@ RunSummary resume_run(const std::string& out_dir, const ResumeChanges& changes,
     ATTN_CHECK(*changes.steps >= 0, "--steps must be ≥ 0, got {}", *changes.steps);
     run.settings.steps = *changes.steps;
   }
-  if (changes.decay_steps)
-    run.settings.decay_steps = *changes.decay_steps ? *changes.decay_steps : run.settings.steps;
+  if (changes.decay_steps) {
+    run.settings.decay_steps = *changes.decay_steps;
+    run.settings.decay_steps = run.settings.resolved_decay_steps();  // 0: the new --steps
+  }
   if (changes.warmup) run.settings.warmup = *changes.warmup;
   if (changes.eval_every) run.settings.eval_every = *changes.eval_every;
   if (changes.lr) run.settings.lr = *changes.lr;
   if (changes.min_lr) run.settings.min_lr = *changes.min_lr;
   run.settings.validate();
   const auto tokenizer = tokenizer_from_json(ck.meta("tokenizer"));
-  const int64_t seq_len = run.settings.seq_len ? run.settings.seq_len : ck.config.max_seq_len;
+  const int64_t seq_len = ck.config.resolve_seq_len(run.settings.seq_len);
   run.data = open_training_data(run.settings.data_path, seq_len, tokenizer);
   run.model = std::make_unique<LanguageModel>(ck.config, DType::F32, run.settings.seed,
                                               run.settings.dropout);

@@ -54,8 +54,8 @@ Tensor reference_mla(const MultiLatentAttention& attn, const Tensor& x) {
   return ref_linear(o.reshape({B, T, H * dh}), attn.wo().weight().value());
 }
 
-GroupedQueryAttentionConfig gqa_config(int64_t n_kv_heads, double rope_fraction) {
-  GroupedQueryAttentionConfig c;
+TransformerBlockConfig gqa_config(int64_t n_kv_heads, double rope_fraction) {
+  TransformerBlockConfig c;
   c.d_model = 8;
   c.n_heads = 4;
   c.n_kv_heads = n_kv_heads;
@@ -68,8 +68,8 @@ GroupedQueryAttentionConfig gqa_config(int64_t n_kv_heads, double rope_fraction)
   return c;
 }
 
-MultiLatentAttentionConfig mla_config() {
-  MultiLatentAttentionConfig c;
+TransformerBlockConfig mla_config() {
+  TransformerBlockConfig c;
   c.d_model = 8;
   c.n_heads = 2;
   c.head_dim = 4;
@@ -166,7 +166,7 @@ TEST_CASE("MultiLatentAttention: decoupled RoPE, k_r shared by all heads, T = 1 
 }
 
 TEST_CASE("MultiLatentAttention: more heads, a wider RoPE part") {
-  MultiLatentAttentionConfig c = mla_config();
+  TransformerBlockConfig c = mla_config();
   c.n_heads = 3;
   c.head_dim = 2;
   c.rope_head_dim = 6;

@@ -11,6 +11,21 @@
 using namespace attnlab;
 using namespace attnlab::testing;
 
+namespace {
+
+TransformerBlockConfig ffn_config(FeedForwardKind kind) {
+  TransformerBlockConfig c;
+  c.ffn = kind;
+  c.d_model = 8;
+  c.ffn_hidden = 12;
+  c.dtype = DType::F64;
+  c.init_std = 0.5;
+  c.out_std = 0.5;
+  return c;
+}
+
+}  // namespace
+
 TEST_CASE("Linear: weight [out, in], optional bias, y = x·Wᵀ + b") {
   Rng rng(1);
   Linear plain(8, 5, false, DType::F64, rng, 0.5);
@@ -86,7 +101,7 @@ TEST_CASE("RotaryEmbedding: r = 2·floor(fraction·dh/2); r = 0 is the identity"
 
 TEST_CASE("FeedForward SwiGLU: w_down(silu(x·w_gateᵀ) ⊙ x·w_upᵀ), no biases") {
   Rng rng(3);
-  FeedForward ffn({FeedForwardKind::SwiGLU, 8, 12, DType::F64, 0.5, 0.5}, rng);
+  FeedForward ffn(ffn_config(FeedForwardKind::SwiGLU), rng);
   CHECK(names_and_shapes(ffn) ==
         std::vector<std::pair<std::string, Shape>>{
             {"w_gate.weight", {12, 8}}, {"w_up.weight", {12, 8}}, {"w_down.weight", {8, 12}}});
@@ -102,7 +117,7 @@ TEST_CASE("FeedForward SwiGLU: w_down(silu(x·w_gateᵀ) ⊙ x·w_upᵀ), no bia
 
 TEST_CASE("FeedForward ReLU: w_down(relu(x·w_upᵀ + b_up)) + b_down") {
   Rng rng(4);
-  FeedForward ffn({FeedForwardKind::ReLU, 8, 12, DType::F64, 0.5, 0.5}, rng);
+  FeedForward ffn(ffn_config(FeedForwardKind::ReLU), rng);
   CHECK(names_and_shapes(ffn) ==
         std::vector<std::pair<std::string, Shape>>{{"w_up.weight", {12, 8}},
                                                    {"w_up.bias", {12}},

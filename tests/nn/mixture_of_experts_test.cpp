@@ -9,9 +9,19 @@ using namespace attnlab::testing;
 
 namespace {
 
-MixtureOfExpertsConfig moe_config(int64_t n_experts, int64_t top_k, int64_t n_shared = 0,
+TransformerBlockConfig moe_config(int64_t n_experts, int64_t top_k, int64_t n_shared = 0,
                                   FeedForwardKind kind = FeedForwardKind::SwiGLU) {
-  return {kind, 8, 6, n_experts, top_k, n_shared, DType::F64, 0.5, 0.5};
+  TransformerBlockConfig c;
+  c.ffn = kind;
+  c.d_model = 8;
+  c.ffn_hidden = 6;
+  c.n_experts = n_experts;
+  c.top_k = top_k;
+  c.n_shared_experts = n_shared;
+  c.dtype = DType::F64;
+  c.init_std = 0.5;
+  c.out_std = 0.5;
+  return c;
 }
 
 // docs/MODEL-SPEC.md's MoE computed densely: every expert runs on every token, and
