@@ -24,6 +24,8 @@
 
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
+
 #include <hwy/contrib/math/math-inl.h>
 
 HWY_BEFORE_NAMESPACE();
@@ -375,31 +377,8 @@ void Backward(HeadsView<T> dq, HeadsView<T> dk, HeadsView<T> dv, HeadsView<const
   }
 }
 
-// Non-template entry points, one per dtype, for HWY_EXPORT.
-void AttentionForwardF32(HeadsView<float> out, float* lse, HeadsView<const float> q,
-                         HeadsView<const float> k, HeadsView<const float> v,
-                         const AttentionDims& dims, float scale) {
-  Forward(out, lse, q, k, v, dims, scale);
-}
-void AttentionForwardF64(HeadsView<double> out, double* lse, HeadsView<const double> q,
-                         HeadsView<const double> k, HeadsView<const double> v,
-                         const AttentionDims& dims, double scale) {
-  Forward(out, lse, q, k, v, dims, scale);
-}
-void AttentionBackwardF32(HeadsView<float> dq, HeadsView<float> dk, HeadsView<float> dv,
-                          HeadsView<const float> dout, HeadsView<const float> q,
-                          HeadsView<const float> k, HeadsView<const float> v,
-                          HeadsView<const float> out, const float* lse, const AttentionDims& dims,
-                          float scale) {
-  Backward(dq, dk, dv, dout, q, k, v, out, lse, dims, scale);
-}
-void AttentionBackwardF64(HeadsView<double> dq, HeadsView<double> dk, HeadsView<double> dv,
-                          HeadsView<const double> dout, HeadsView<const double> q,
-                          HeadsView<const double> k, HeadsView<const double> v,
-                          HeadsView<const double> out, const double* lse, const AttentionDims& dims,
-                          double scale) {
-  Backward(dq, dk, dv, dout, q, k, v, out, lse, dims, scale);
-}
+ATTNLAB_KERNEL_F32_F64(Forward);
+ATTNLAB_KERNEL_F32_F64(Backward);
 
 }  // namespace attnlab::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -407,28 +386,20 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(AttentionForwardF32);
-HWY_EXPORT(AttentionForwardF64);
-HWY_EXPORT(AttentionBackwardF32);
-HWY_EXPORT(AttentionBackwardF64);
+ATTNLAB_EXPORT_F32_F64(Forward);
+ATTNLAB_EXPORT_F32_F64(Backward);
 
 template <typename T>
 void attention_forward(HeadsView<T> out, T* lse, HeadsView<const T> q, HeadsView<const T> k,
                        HeadsView<const T> v, const AttentionDims& dims, T scale) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(AttentionForwardF32)(out, lse, q, k, v, dims, scale);
-  else
-    HWY_DYNAMIC_DISPATCH(AttentionForwardF64)(out, lse, q, k, v, dims, scale);
+  ATTNLAB_DISPATCH(T, Forward)(out, lse, q, k, v, dims, scale);
 }
 
 template <typename T>
 void attention_backward(HeadsView<T> dq, HeadsView<T> dk, HeadsView<T> dv, HeadsView<const T> dout,
                         HeadsView<const T> q, HeadsView<const T> k, HeadsView<const T> v,
                         HeadsView<const T> out, const T* lse, const AttentionDims& dims, T scale) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(AttentionBackwardF32)(dq, dk, dv, dout, q, k, v, out, lse, dims, scale);
-  else
-    HWY_DYNAMIC_DISPATCH(AttentionBackwardF64)(dq, dk, dv, dout, q, k, v, out, lse, dims, scale);
+  ATTNLAB_DISPATCH(T, Backward)(dq, dk, dv, dout, q, k, v, out, lse, dims, scale);
 }
 
 template void attention_forward<float>(HeadsView<float>, float*, HeadsView<const float>,

@@ -16,6 +16,8 @@
 
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
+
 #include <hwy/contrib/math/math-inl.h>
 
 HWY_BEFORE_NAMESPACE();
@@ -72,23 +74,8 @@ void Backward(T* HWY_RESTRICT dlogits, const T* HWY_RESTRICT logits,
   }
 }
 
-// Non-template entry points, one per dtype, for HWY_EXPORT.
-void CrossEntropyForwardF32(float* losses, float* lse, const float* logits, const int32_t* targets,
-                            int64_t N, int64_t V) {
-  Forward(losses, lse, logits, targets, N, V);
-}
-void CrossEntropyForwardF64(double* losses, double* lse, const double* logits,
-                            const int32_t* targets, int64_t N, int64_t V) {
-  Forward(losses, lse, logits, targets, N, V);
-}
-void CrossEntropyBackwardF32(float* dlogits, const float* logits, const int32_t* targets,
-                             const float* lse, int64_t N, int64_t V, float dloss) {
-  Backward(dlogits, logits, targets, lse, N, V, dloss);
-}
-void CrossEntropyBackwardF64(double* dlogits, const double* logits, const int32_t* targets,
-                             const double* lse, int64_t N, int64_t V, double dloss) {
-  Backward(dlogits, logits, targets, lse, N, V, dloss);
-}
+ATTNLAB_KERNEL_F32_F64(Forward);
+ATTNLAB_KERNEL_F32_F64(Backward);
 
 }  // namespace attnlab::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -96,27 +83,19 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(CrossEntropyForwardF32);
-HWY_EXPORT(CrossEntropyForwardF64);
-HWY_EXPORT(CrossEntropyBackwardF32);
-HWY_EXPORT(CrossEntropyBackwardF64);
+ATTNLAB_EXPORT_F32_F64(Forward);
+ATTNLAB_EXPORT_F32_F64(Backward);
 
 template <typename T>
 void cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* targets, int64_t N,
                            int64_t V) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(CrossEntropyForwardF32)(losses, lse, logits, targets, N, V);
-  else
-    HWY_DYNAMIC_DISPATCH(CrossEntropyForwardF64)(losses, lse, logits, targets, N, V);
+  ATTNLAB_DISPATCH(T, Forward)(losses, lse, logits, targets, N, V);
 }
 
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* logits, const int32_t* targets, const T* lse,
                             int64_t N, int64_t V, T dloss) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(CrossEntropyBackwardF32)(dlogits, logits, targets, lse, N, V, dloss);
-  else
-    HWY_DYNAMIC_DISPATCH(CrossEntropyBackwardF64)(dlogits, logits, targets, lse, N, V, dloss);
+  ATTNLAB_DISPATCH(T, Backward)(dlogits, logits, targets, lse, N, V, dloss);
 }
 
 template void cross_entropy_forward<float>(float*, float*, const float*, const int32_t*, int64_t,

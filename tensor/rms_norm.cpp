@@ -14,6 +14,8 @@
 
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
+
 HWY_BEFORE_NAMESPACE();
 namespace attnlab::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -100,23 +102,8 @@ void Backward(T* HWY_RESTRICT dx, T* HWY_RESTRICT dweight, const T* HWY_RESTRICT
     for (int64_t c = 0; c < D; ++c) dweight[c] += partial[chunk * D + c];
 }
 
-// Non-template entry points, one per dtype, for HWY_EXPORT.
-void RmsNormForwardF32(float* out, float* rstd, const float* x, const float* w, int64_t N,
-                       int64_t D, float eps) {
-  Forward(out, rstd, x, w, N, D, eps);
-}
-void RmsNormForwardF64(double* out, double* rstd, const double* x, const double* w, int64_t N,
-                       int64_t D, double eps) {
-  Forward(out, rstd, x, w, N, D, eps);
-}
-void RmsNormBackwardF32(float* dx, float* dw, const float* dout, const float* x, const float* w,
-                        const float* rstd, int64_t N, int64_t D) {
-  Backward(dx, dw, dout, x, w, rstd, N, D);
-}
-void RmsNormBackwardF64(double* dx, double* dw, const double* dout, const double* x,
-                        const double* w, const double* rstd, int64_t N, int64_t D) {
-  Backward(dx, dw, dout, x, w, rstd, N, D);
-}
+ATTNLAB_KERNEL_F32_F64(Forward);
+ATTNLAB_KERNEL_F32_F64(Backward);
 
 }  // namespace attnlab::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -124,26 +111,18 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(RmsNormForwardF32);
-HWY_EXPORT(RmsNormForwardF64);
-HWY_EXPORT(RmsNormBackwardF32);
-HWY_EXPORT(RmsNormBackwardF64);
+ATTNLAB_EXPORT_F32_F64(Forward);
+ATTNLAB_EXPORT_F32_F64(Backward);
 
 template <typename T>
 void rms_norm_forward(T* out, T* rstd, const T* x, const T* weight, int64_t N, int64_t D, T eps) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(RmsNormForwardF32)(out, rstd, x, weight, N, D, eps);
-  else
-    HWY_DYNAMIC_DISPATCH(RmsNormForwardF64)(out, rstd, x, weight, N, D, eps);
+  ATTNLAB_DISPATCH(T, Forward)(out, rstd, x, weight, N, D, eps);
 }
 
 template <typename T>
 void rms_norm_backward(T* dx, T* dweight, const T* dout, const T* x, const T* weight, const T* rstd,
                        int64_t N, int64_t D) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(RmsNormBackwardF32)(dx, dweight, dout, x, weight, rstd, N, D);
-  else
-    HWY_DYNAMIC_DISPATCH(RmsNormBackwardF64)(dx, dweight, dout, x, weight, rstd, N, D);
+  ATTNLAB_DISPATCH(T, Backward)(dx, dweight, dout, x, weight, rstd, N, D);
 }
 
 template void rms_norm_forward<float>(float*, float*, const float*, const float*, int64_t, int64_t,

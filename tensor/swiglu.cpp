@@ -12,6 +12,7 @@
 
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
 #include "attnlab/tensor/kernels/simd-inl.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -88,20 +89,8 @@ void Backward(T* da, T* db, const T* g, const T* a, const T* b, int64_t n) {
     BackwardRange(da, db, g, a, b, k * kBlock, std::min(n, (k + 1) * kBlock));
 }
 
-void SwiGluForwardF32(float* y, const float* a, const float* b, int64_t n) {
-  Forward(y, a, b, n);
-}
-void SwiGluForwardF64(double* y, const double* a, const double* b, int64_t n) {
-  Forward(y, a, b, n);
-}
-void SwiGluBackwardF32(float* da, float* db, const float* g, const float* a, const float* b,
-                       int64_t n) {
-  Backward(da, db, g, a, b, n);
-}
-void SwiGluBackwardF64(double* da, double* db, const double* g, const double* a, const double* b,
-                       int64_t n) {
-  Backward(da, db, g, a, b, n);
-}
+ATTNLAB_KERNEL_F32_F64(Forward);
+ATTNLAB_KERNEL_F32_F64(Backward);
 
 }  // namespace attnlab::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -109,25 +98,17 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(SwiGluForwardF32);
-HWY_EXPORT(SwiGluForwardF64);
-HWY_EXPORT(SwiGluBackwardF32);
-HWY_EXPORT(SwiGluBackwardF64);
+ATTNLAB_EXPORT_F32_F64(Forward);
+ATTNLAB_EXPORT_F32_F64(Backward);
 
 template <typename T>
 void swiglu_forward(T* y, const T* a, const T* b, int64_t n) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(SwiGluForwardF32)(y, a, b, n);
-  else
-    HWY_DYNAMIC_DISPATCH(SwiGluForwardF64)(y, a, b, n);
+  ATTNLAB_DISPATCH(T, Forward)(y, a, b, n);
 }
 
 template <typename T>
 void swiglu_backward(T* da, T* db, const T* g, const T* a, const T* b, int64_t n) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(SwiGluBackwardF32)(da, db, g, a, b, n);
-  else
-    HWY_DYNAMIC_DISPATCH(SwiGluBackwardF64)(da, db, g, a, b, n);
+  ATTNLAB_DISPATCH(T, Backward)(da, db, g, a, b, n);
 }
 
 template void swiglu_forward<float>(float*, const float*, const float*, int64_t);

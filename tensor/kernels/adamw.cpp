@@ -11,6 +11,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
+
 #include <cmath>
 
 #include "attnlab/tensor/kernels/kernels.hpp"
@@ -62,14 +64,7 @@ void AdamW(T* p, const T* g, T* m, T* v, size_t n, const AdamWScalars<T>& s) {
   }
 }
 
-void AdamWF32(float* p, const float* g, float* m, float* v, size_t n,
-              const AdamWScalars<float>& s) {
-  AdamW(p, g, m, v, n, s);
-}
-void AdamWF64(double* p, const double* g, double* m, double* v, size_t n,
-              const AdamWScalars<double>& s) {
-  AdamW(p, g, m, v, n, s);
-}
+ATTNLAB_KERNEL_F32_F64(AdamW);
 
 }  // namespace HWY_NAMESPACE
 }  // namespace attnlab
@@ -78,8 +73,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(AdamWF32);
-HWY_EXPORT(AdamWF64);
+ATTNLAB_EXPORT_F32_F64(AdamW);
 
 void adamw_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) {
   ATTN_CHECK(param.defined() && grad.defined() && m.defined() && v.defined(),
@@ -117,10 +111,7 @@ void adamw_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, cons
     // bound by memory: 28 bytes per element read and written).
     constexpr int64_t kAdamWBlock = 4096;
     kernels::parallel_blocks(param.numel(), kAdamWBlock, 4, [&](int64_t i0, int64_t i1) {
-      if constexpr (std::is_same_v<T, float>)
-        HWY_DYNAMIC_DISPATCH(AdamWF32)(pp + i0, pg + i0, pm + i0, pv + i0, i1 - i0, k);
-      else
-        HWY_DYNAMIC_DISPATCH(AdamWF64)(pp + i0, pg + i0, pm + i0, pv + i0, i1 - i0, k);
+      ATTNLAB_DISPATCH(T, AdamW)(pp + i0, pg + i0, pm + i0, pv + i0, i1 - i0, k);
     });
   });
 }

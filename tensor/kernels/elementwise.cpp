@@ -16,6 +16,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
 #include "attnlab/tensor/kernels/kernels.hpp"
 #include "attnlab/tensor/kernels/simd-inl.hpp"
 #include "attnlab/tensor/ops.hpp"
@@ -91,23 +92,8 @@ void AxpyRows(T alpha, bool src_vec, const T* src, size_t src_step, T* dst, size
   }
 }
 
-// Non-template entry points, one per lane type, for HWY_EXPORT.
-void BinaryRowsF32(BinaryOp op, bool a_vec, const float* a, size_t a_step, bool b_vec,
-                   const float* b, size_t b_step, float* out, size_t rows, size_t n) {
-  BinaryRows(op, a_vec, a, a_step, b_vec, b, b_step, out, rows, n);
-}
-void BinaryRowsF64(BinaryOp op, bool a_vec, const double* a, size_t a_step, bool b_vec,
-                   const double* b, size_t b_step, double* out, size_t rows, size_t n) {
-  BinaryRows(op, a_vec, a, a_step, b_vec, b, b_step, out, rows, n);
-}
-void AxpyRowsF32(float alpha, bool src_vec, const float* src, size_t src_step, float* dst,
-                 size_t rows, size_t n) {
-  AxpyRows(alpha, src_vec, src, src_step, dst, rows, n);
-}
-void AxpyRowsF64(double alpha, bool src_vec, const double* src, size_t src_step, double* dst,
-                 size_t rows, size_t n) {
-  AxpyRows(alpha, src_vec, src, src_step, dst, rows, n);
-}
+ATTNLAB_KERNEL_F32_F64(BinaryRows);
+ATTNLAB_KERNEL_F32_F64(AxpyRows);
 
 int64_t LanesF32() {
   return static_cast<int64_t>(hn::Lanes(hn::ScalableTag<float>()));
@@ -126,10 +112,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(BinaryRowsF32);
-HWY_EXPORT(BinaryRowsF64);
-HWY_EXPORT(AxpyRowsF32);
-HWY_EXPORT(AxpyRowsF64);
+ATTNLAB_EXPORT_F32_F64(BinaryRows);
+ATTNLAB_EXPORT_F32_F64(AxpyRows);
 HWY_EXPORT(LanesF32);
 HWY_EXPORT(LanesF64);
 HWY_EXPORT(CurrentTarget);
@@ -171,19 +155,13 @@ const char* binary_name(BinaryOp op) {
 template <typename T>
 void binary_rows(BinaryOp op, bool a_vec, const T* a, int64_t a_step, bool b_vec, const T* b,
                  int64_t b_step, T* out, int64_t rows, int64_t n) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(BinaryRowsF32)(op, a_vec, a, a_step, b_vec, b, b_step, out, rows, n);
-  else
-    HWY_DYNAMIC_DISPATCH(BinaryRowsF64)(op, a_vec, a, a_step, b_vec, b, b_step, out, rows, n);
+  ATTNLAB_DISPATCH(T, BinaryRows)(op, a_vec, a, a_step, b_vec, b, b_step, out, rows, n);
 }
 
 template <typename T>
 void axpy_rows(T alpha, bool src_vec, const T* src, int64_t src_step, T* dst, int64_t rows,
                int64_t n) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(AxpyRowsF32)(alpha, src_vec, src, src_step, dst, rows, n);
-  else
-    HWY_DYNAMIC_DISPATCH(AxpyRowsF64)(alpha, src_vec, src, src_step, dst, rows, n);
+  ATTNLAB_DISPATCH(T, AxpyRows)(alpha, src_vec, src, src_step, dst, rows, n);
 }
 
 // Scalar form of the op, for rows with strides other than 0 and 1.

@@ -16,6 +16,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
 #include "attnlab/tensor/kernels/kernels.hpp"
 #include "attnlab/tensor/kernels/simd-inl.hpp"
 #include "attnlab/tensor/ops.hpp"
@@ -147,36 +148,11 @@ T SumSquares(const T* HWY_RESTRICT x, size_t n) {
       });
 }
 
-float SumSquaresF32(const float* x, size_t n) {
-  return SumSquares(x, n);
-}
-double SumSquaresF64(const double* x, size_t n) {
-  return SumSquares(x, n);
-}
-void SumRowsF32(const float* x, size_t rows, size_t n, float* out) {
-  SumRows(x, rows, n, out);
-}
-void SumRowsF64(const double* x, size_t rows, size_t n, double* out) {
-  SumRows(x, rows, n, out);
-}
-void SumColsF32(const float* x, size_t rows, size_t cols, float* out) {
-  SumCols(x, rows, cols, out);
-}
-void SumColsF64(const double* x, size_t rows, size_t cols, double* out) {
-  SumCols(x, rows, cols, out);
-}
-void MaxRowsF32(const float* x, size_t rows, size_t n, float* out, int64_t* idx) {
-  MaxRows(x, rows, n, out, idx);
-}
-void MaxRowsF64(const double* x, size_t rows, size_t n, double* out, int64_t* idx) {
-  MaxRows(x, rows, n, out, idx);
-}
-void MaxColsF32(const float* x, size_t rows, size_t cols, float* out, int64_t* idx) {
-  MaxCols(x, rows, cols, out, idx);
-}
-void MaxColsF64(const double* x, size_t rows, size_t cols, double* out, int64_t* idx) {
-  MaxCols(x, rows, cols, out, idx);
-}
+ATTNLAB_KERNEL_F32_F64(SumSquares);
+ATTNLAB_KERNEL_F32_F64(SumRows);
+ATTNLAB_KERNEL_F32_F64(SumCols);
+ATTNLAB_KERNEL_F32_F64(MaxRows);
+ATTNLAB_KERNEL_F32_F64(MaxCols);
 
 }  // namespace HWY_NAMESPACE
 }  // namespace attnlab
@@ -185,16 +161,11 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(SumSquaresF32);
-HWY_EXPORT(SumSquaresF64);
-HWY_EXPORT(SumRowsF32);
-HWY_EXPORT(SumRowsF64);
-HWY_EXPORT(SumColsF32);
-HWY_EXPORT(SumColsF64);
-HWY_EXPORT(MaxRowsF32);
-HWY_EXPORT(MaxRowsF64);
-HWY_EXPORT(MaxColsF32);
-HWY_EXPORT(MaxColsF64);
+ATTNLAB_EXPORT_F32_F64(SumSquares);
+ATTNLAB_EXPORT_F32_F64(SumRows);
+ATTNLAB_EXPORT_F32_F64(SumCols);
+ATTNLAB_EXPORT_F32_F64(MaxRows);
+ATTNLAB_EXPORT_F32_F64(MaxCols);
 
 namespace {
 
@@ -204,31 +175,19 @@ using kernels::rows_per_block;
 
 template <typename T>
 void sum_rows(const T* x, int64_t rows, int64_t n, T* out) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(SumRowsF32)(x, rows, n, out);
-  else
-    HWY_DYNAMIC_DISPATCH(SumRowsF64)(x, rows, n, out);
+  ATTNLAB_DISPATCH(T, SumRows)(x, rows, n, out);
 }
 template <typename T>
 void sum_cols(const T* x, int64_t rows, int64_t cols, T* out) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(SumColsF32)(x, rows, cols, out);
-  else
-    HWY_DYNAMIC_DISPATCH(SumColsF64)(x, rows, cols, out);
+  ATTNLAB_DISPATCH(T, SumCols)(x, rows, cols, out);
 }
 template <typename T>
 void max_rows(const T* x, int64_t rows, int64_t n, T* out, int64_t* idx) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(MaxRowsF32)(x, rows, n, out, idx);
-  else
-    HWY_DYNAMIC_DISPATCH(MaxRowsF64)(x, rows, n, out, idx);
+  ATTNLAB_DISPATCH(T, MaxRows)(x, rows, n, out, idx);
 }
 template <typename T>
 void max_cols(const T* x, int64_t rows, int64_t cols, T* out, int64_t* idx) {
-  if constexpr (std::is_same_v<T, float>)
-    HWY_DYNAMIC_DISPATCH(MaxColsF32)(x, rows, cols, out, idx);
-  else
-    HWY_DYNAMIC_DISPATCH(MaxColsF64)(x, rows, cols, out, idx);
+  ATTNLAB_DISPATCH(T, MaxCols)(x, rows, cols, out, idx);
 }
 
 // out[a, c] = Σ_r x[a, r, c] for a contiguous x of shape [A, R, C].
@@ -380,10 +339,7 @@ double sum_of_squares(const Tensor& x) {
     parallel_blocks(nblk, 1, kBlockElements, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t start = b * kBlockElements, len = std::min(kBlockElements, n - start);
-        if constexpr (std::is_same_v<T, float>)
-          partial[b] = HWY_DYNAMIC_DISPATCH(SumSquaresF32)(p + start, len);
-        else
-          partial[b] = HWY_DYNAMIC_DISPATCH(SumSquaresF64)(p + start, len);
+        partial[b] = ATTNLAB_DISPATCH(T, SumSquares)(p + start, len);
       }
     });
   });

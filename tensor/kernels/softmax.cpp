@@ -12,6 +12,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
+
 #include <cmath>
 
 #include "attnlab/tensor/kernels/kernels.hpp"
@@ -93,20 +95,8 @@ void SoftmaxBackwardRows(const T* y, const T* g, T* dx, size_t rows, size_t n, b
   for (size_t r = 0; r < rows; ++r) SoftmaxBackwardRow(y + r * n, g + r * n, dx + r * n, n, log);
 }
 
-void SoftmaxRowsF32(const float* x, float* y, size_t rows, size_t n, bool log) {
-  SoftmaxRows(x, y, rows, n, log);
-}
-void SoftmaxRowsF64(const double* x, double* y, size_t rows, size_t n, bool log) {
-  SoftmaxRows(x, y, rows, n, log);
-}
-void SoftmaxBackwardRowsF32(const float* y, const float* g, float* dx, size_t rows, size_t n,
-                            bool log) {
-  SoftmaxBackwardRows(y, g, dx, rows, n, log);
-}
-void SoftmaxBackwardRowsF64(const double* y, const double* g, double* dx, size_t rows, size_t n,
-                            bool log) {
-  SoftmaxBackwardRows(y, g, dx, rows, n, log);
-}
+ATTNLAB_KERNEL_F32_F64(SoftmaxRows);
+ATTNLAB_KERNEL_F32_F64(SoftmaxBackwardRows);
 
 }  // namespace HWY_NAMESPACE
 }  // namespace attnlab
@@ -115,10 +105,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(SoftmaxRowsF32);
-HWY_EXPORT(SoftmaxRowsF64);
-HWY_EXPORT(SoftmaxBackwardRowsF32);
-HWY_EXPORT(SoftmaxBackwardRowsF64);
+ATTNLAB_EXPORT_F32_F64(SoftmaxRows);
+ATTNLAB_EXPORT_F32_F64(SoftmaxBackwardRows);
 
 namespace {
 
@@ -142,10 +130,7 @@ Tensor softmax_forward(const Tensor& x, bool log) {
     const T* px = xc.data<T>();
     T* py = y.data<T>();
     parallel_blocks(rows, rows_per_block(n), n, [&](int64_t r0, int64_t r1) {
-      if constexpr (std::is_same_v<T, float>)
-        HWY_DYNAMIC_DISPATCH(SoftmaxRowsF32)(px + r0 * n, py + r0 * n, r1 - r0, n, log);
-      else
-        HWY_DYNAMIC_DISPATCH(SoftmaxRowsF64)(px + r0 * n, py + r0 * n, r1 - r0, n, log);
+      ATTNLAB_DISPATCH(T, SoftmaxRows)(px + r0 * n, py + r0 * n, r1 - r0, n, log);
     });
   });
   return y;
@@ -167,10 +152,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& gout, bool log) {
     T* pd = dx.data<T>();
     parallel_blocks(rows, rows_per_block(n), n, [&](int64_t r0, int64_t r1) {
       const int64_t o = r0 * n;
-      if constexpr (std::is_same_v<T, float>)
-        HWY_DYNAMIC_DISPATCH(SoftmaxBackwardRowsF32)(py + o, pg + o, pd + o, r1 - r0, n, log);
-      else
-        HWY_DYNAMIC_DISPATCH(SoftmaxBackwardRowsF64)(py + o, pg + o, pd + o, r1 - r0, n, log);
+      ATTNLAB_DISPATCH(T, SoftmaxBackwardRows)(py + o, pg + o, pd + o, r1 - r0, n, log);
     });
   });
   return dx;

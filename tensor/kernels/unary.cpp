@@ -21,6 +21,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "attnlab/tensor/kernels/dispatch.hpp"
 #include "attnlab/tensor/kernels/kernels.hpp"
 #include "attnlab/tensor/kernels/simd-inl.hpp"
 #include "attnlab/tensor/ops.hpp"
@@ -157,20 +158,8 @@ void UnaryBackward(UnaryOp op, const T* x, const T* y, const T* g, T* dx, size_t
   }
 }
 
-void UnaryF32(UnaryOp op, const float* x, float* y, size_t n) {
-  Unary(op, x, y, n);
-}
-void UnaryF64(UnaryOp op, const double* x, double* y, size_t n) {
-  Unary(op, x, y, n);
-}
-void UnaryBackwardF32(UnaryOp op, const float* x, const float* y, const float* g, float* dx,
-                      size_t n) {
-  UnaryBackward(op, x, y, g, dx, n);
-}
-void UnaryBackwardF64(UnaryOp op, const double* x, const double* y, const double* g, double* dx,
-                      size_t n) {
-  UnaryBackward(op, x, y, g, dx, n);
-}
+ATTNLAB_KERNEL_F32_F64(Unary);
+ATTNLAB_KERNEL_F32_F64(UnaryBackward);
 
 }  // namespace HWY_NAMESPACE
 }  // namespace attnlab
@@ -179,10 +168,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnlab {
 
-HWY_EXPORT(UnaryF32);
-HWY_EXPORT(UnaryF64);
-HWY_EXPORT(UnaryBackwardF32);
-HWY_EXPORT(UnaryBackwardF64);
+ATTNLAB_EXPORT_F32_F64(Unary);
+ATTNLAB_EXPORT_F32_F64(UnaryBackward);
 
 namespace {
 
@@ -234,10 +221,7 @@ Tensor unary(UnaryOp op, const Tensor& x) {
     const T* px = src.data<T>();
     T* py = y.data<T>();
     parallel_blocks(y.numel(), kBlockElements, 1, [&](int64_t i0, int64_t i1) {
-      if constexpr (std::is_same_v<T, float>)
-        HWY_DYNAMIC_DISPATCH(UnaryF32)(op, px + i0, py + i0, i1 - i0);
-      else
-        HWY_DYNAMIC_DISPATCH(UnaryF64)(op, px + i0, py + i0, i1 - i0);
+      ATTNLAB_DISPATCH(T, Unary)(op, px + i0, py + i0, i1 - i0);
     });
   });
   return y;
@@ -267,10 +251,7 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
     parallel_blocks(dx.numel(), kBlockElements, 1, [&](int64_t i0, int64_t i1) {
       const T* xi = px ? px + i0 : nullptr;
       const T* yi = py ? py + i0 : nullptr;
-      if constexpr (std::is_same_v<T, float>)
-        HWY_DYNAMIC_DISPATCH(UnaryBackwardF32)(op, xi, yi, pg + i0, pd + i0, i1 - i0);
-      else
-        HWY_DYNAMIC_DISPATCH(UnaryBackwardF64)(op, xi, yi, pg + i0, pd + i0, i1 - i0);
+      ATTNLAB_DISPATCH(T, UnaryBackward)(op, xi, yi, pg + i0, pd + i0, i1 - i0);
     });
   });
   return dx;
