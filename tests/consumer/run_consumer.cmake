@@ -1,7 +1,9 @@
 # The consumer tests' driver (tests/consumer/README.md), run by ctest as
 #   cmake -DSTEP=<step> -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... [...] -P run_consumer.cmake
 # STEP install: `cmake --install` the build into WORK_DIR/prefix, and check
-#               that no installed text file names the source or build tree.
+#               that no installed text file names the source or build tree;
+#               shared layers (BUILD_SHARED_LIBS) must come with their SONAME
+#               links (libattnlab_tensor.so → .so.<major>.<minor> → .so.<version>).
 # STEP cmake:   configure, build and run tests/consumer (find_package).
 # STEP pkgconfig: compile tests/consumer/consumer.cpp with pkg-config's flags, run it.
 # STEP example: examples/train_tiny_model.cpp, copied unchanged next to
@@ -42,6 +44,18 @@ if(STEP STREQUAL "install")
       endif()
     endforeach()
   endforeach()
+  file(GLOB shared_layers ${prefix}/lib*/libattnlab_*.so)
+  foreach(link ${shared_layers})
+    file(GLOB versions ${link}.*.*)
+    list(LENGTH versions n)
+    if(NOT n EQUAL 2)
+      message(FATAL_ERROR "${link}: want the .so.<major>.<minor> link and the .so.<version> file, "
+                          "found '${versions}'")
+    endif()
+  endforeach()
+  if(shared_layers)
+    run(${prefix}/bin/attnlab --version)  # finds its layers through its RPATH, $ORIGIN/../lib
+  endif()
 elseif(STEP STREQUAL "cmake")
   configure_and_build(${SOURCE_DIR}/tests/consumer ${WORK_DIR}/cmake)
   run(${WORK_DIR}/cmake/consumer)
@@ -56,7 +70,10 @@ elseif(STEP STREQUAL "pkgconfig")
   file(MAKE_DIRECTORY ${WORK_DIR}/pkgconfig)
   run(${LAUNCHER} ${CXX} -O1 ${extra} ${SOURCE_DIR}/tests/consumer/consumer.cpp ${flags}
       -o ${WORK_DIR}/pkgconfig/consumer)
-  run(${WORK_DIR}/pkgconfig/consumer)
+  # pkg-config gives -L only: with shared layers the loader needs their place too.
+  file(GLOB lib_dirs ${prefix}/lib*)
+  string(REPLACE ";" ":" lib_dirs "${lib_dirs}")
+  run(${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${lib_dirs} ${WORK_DIR}/pkgconfig/consumer)
 elseif(STEP STREQUAL "example")
   file(COPY ${SOURCE_DIR}/tests/consumer/example/CMakeLists.txt
             ${SOURCE_DIR}/examples/train_tiny_model.cpp DESTINATION ${WORK_DIR}/example-src)
