@@ -36,9 +36,7 @@ void run_decoder_eval(const EvalOptions& o, const SafetensorsFile& file) {
              "decoder converted from a checkpoint written by attnlab train)",
              o.checkpoint);
   const auto tokenizer = tokenizer_from_json(tokenizer_json);
-  const int64_t seq_len = o.seq_len ? o.seq_len : w.config.max_seq_len;
-  ATTN_CHECK(seq_len <= w.config.max_seq_len, "--seq-len {} exceeds the model's max_seq_len {}",
-             seq_len, w.config.max_seq_len);
+  const int64_t seq_len = w.config.resolve_seq_len(o.seq_len);
   const auto data =
       open_training_data(o.data.empty() ? default_corpus() : o.data, seq_len, tokenizer);
   const double loss =
