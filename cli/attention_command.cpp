@@ -15,6 +15,7 @@
 #include "attnlab/models/atomic_file.hpp"
 #include "attnlab/models/attention_maps.hpp"
 #include "attnlab/train/output_lock.hpp"
+#include "attnlab/train/svg_chart.hpp"
 #include "attnlab/train/tokenizer_loader.hpp"
 #include "cli/commands.hpp"
 
@@ -25,36 +26,21 @@ struct AttentionOptions {
   std::string checkpoint, prompt, out;
 };
 
-std::string xml_escaped(const std::string& text) {
-  std::string out;
+// A token as a label: XML-escaped, with its whitespace made visible
+// (a newline as \n, a tab as \t, a space as ␣).
+std::string token_label(const std::string& text) {
+  std::string visible;
   for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case ' ':
-        out += "␣";
-        break;
-      default:
-        out += c;
-    }
+    if (c == '\n')
+      visible += "\\n";
+    else if (c == '\t')
+      visible += "\\t";
+    else if (c == ' ')
+      visible += "␣";
+    else
+      visible += c;
   }
-  return out;
+  return xml_escape(visible);
 }
 
 // One layer's heads as a grid of T×T heat maps (white 0 … dark blue 1).
@@ -88,7 +74,7 @@ std::string layer_svg(const AttentionMaps& m, int64_t layer,
             "fill=\"rgb({},{},{})\"><title>{} → {}: {:.3f}</title></rect>\n",
             x0 + static_cast<double>(j) * cell, y0 + static_cast<double>(i) * cell, cell, cell,
             static_cast<int>(255 - 247 * v), static_cast<int>(255 - 207 * v),
-            static_cast<int>(255 - 148 * v), xml_escaped(tokens[i]), xml_escaped(tokens[j]), v);
+            static_cast<int>(255 - 148 * v), token_label(tokens[i]), token_label(tokens[j]), v);
       }
     s += fmt::format(
         "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" "
@@ -98,10 +84,10 @@ std::string layer_svg(const AttentionMaps& m, int64_t layer,
     for (int64_t t = 0; t < T; ++t) {
       const double at = static_cast<double>(t) * cell + cell * 0.75;
       s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", x0 - 3,
-                       y0 + at, xml_escaped(tokens[t]));
+                       y0 + at, token_label(tokens[t]));
       s += fmt::format(
           "<text x=\"{:.1f}\" y=\"{:.1f}\" transform=\"rotate(-90 {:.1f} {:.1f})\">{}</text>\n",
-          x0 + at, y0 - 3, x0 + at, y0 - 3, xml_escaped(tokens[t]));
+          x0 + at, y0 - 3, x0 + at, y0 - 3, token_label(tokens[t]));
     }
   }
   return s + "</svg>\n";

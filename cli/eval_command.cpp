@@ -6,14 +6,20 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
+#include <optional>
 
+#include "attnlab/models/atomic_file.hpp"
 #include "attnlab/models/checkpoint.hpp"
 #include "attnlab/models/decoder_checkpoint.hpp"
 #include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/dataset.hpp"
 #include "attnlab/train/decoder_evaluation.hpp"
+#include "attnlab/train/loss_by_position.hpp"
+#include "attnlab/train/output_lock.hpp"
 #include "attnlab/train/prepared_dataset.hpp"
 #include "attnlab/train/progress.hpp"
+#include "attnlab/train/svg_chart.hpp"
 #include "attnlab/train/tokenizer_loader.hpp"
 #include "attnlab/train/trainer.hpp"
 #include "cli/commands.hpp"
@@ -23,12 +29,16 @@ namespace {
 
 struct EvalOptions {
   std::string checkpoint;
-  std::string data;  // empty: the bundled corpus (default_corpus)
+  std::string data;         // empty: the bundled corpus (default_corpus)
+  std::string by_position;  // a directory: loss_by_position.csv and .svg go there
   int64_t batches = 100, batch_size = 12, seq_len = 0, threads = 0;
 };
 
 // A decoder checkpoint: its weights as stored, through the KV-cached decoder.
 void run_decoder_eval(const EvalOptions& o, const SafetensorsFile& file) {
+  ATTN_CHECK(o.by_position.empty(),
+             "--by-position reads a training checkpoint (written by attnlab train), not a decoder "
+             "checkpoint");
   const DecoderWeights w = decoder_weights_from_file(file, DType::F32);
   const std::string tokenizer_json = w.meta("tokenizer");
   ATTN_CHECK(!tokenizer_json.empty(),
@@ -48,21 +58,59 @@ void run_decoder_eval(const EvalOptions& o, const SafetensorsFile& file) {
       o.batch_size, seq_len, data->tokenizer().describe(), weight_format_name(w.weights));
 }
 
+// The context to evaluate: --seq-len, which may exceed the trained context
+// (the model never saw those positions: said on stderr, as a note).
+int64_t eval_context(const EvalOptions& o, const ModelConfig& trained) {
+  const int64_t seq_len = o.seq_len ? o.seq_len : trained.max_seq_len;
+  if (seq_len > trained.max_seq_len)
+    fmt::print(stderr,
+               "attnlab: note: --seq-len {} is beyond the context the model was trained on "
+               "(max_seq_len {}): positions {}…{} were never seen in training\n",
+               seq_len, trained.max_seq_len, trained.max_seq_len, seq_len - 1);
+  return seq_len;
+}
+
+// --by-position DIR: DIR/loss_by_position.csv (position,loss) and its chart
+// (the caller holds DIR's OutputLock).
+void write_loss_by_position(const std::string& dir, const std::vector<double>& losses,
+                            int64_t trained_context, const std::string& checkpoint) {
+  std::string csv = "position,loss\n";
+  LineSeries curve{.name = "val loss", .points = {}, .spread = {}, .style = {}};
+  for (size_t t = 0; t < losses.size(); ++t) {
+    csv += fmt::format("{},{:.6f}\n", t, losses[t]);
+    curve.points.emplace_back(static_cast<double>(t), losses[t]);
+  }
+  const std::filesystem::path out(dir);
+  write_file_atomically((out / "loss_by_position.csv").string(), csv);
+  const std::filesystem::path ck(checkpoint);
+  ChartLabels labels{"Loss by position, " + (ck.parent_path().filename() / ck.filename()).string(),
+                     "position in the context", "validation loss (nats/token)"};
+  labels.subtitle = fmt::format("trained context: {} tokens (dashed line)", trained_context);
+  labels.x_marker = static_cast<double>(trained_context);
+  write_file_atomically((out / "loss_by_position.svg").string(), line_chart_svg({curve}, labels));
+}
+
 void run_eval(const EvalOptions& o) {
   set_num_threads(static_cast<int>(o.threads));
+  // The output directory is checked and locked before anything is computed
+  // or printed: a refusal there prints nothing else.
+  std::optional<OutputLock> lock;
+  if (!o.by_position.empty()) lock.emplace(OutputLock::directory(o.by_position));
   const SafetensorsFile file = read_safetensors(o.checkpoint);
   const auto format = file.metadata.find("format");
   if (format != file.metadata.end() && format->second == kDecoderFormat)
     return run_decoder_eval(o, file);
-  const Checkpoint ck = read_checkpoint(file);
+  Checkpoint ck = read_checkpoint(file);
   ATTN_CHECK(ck.metadata.count("tokenizer"),
              "{}: has no tokenizer in its metadata, so its text cannot be encoded (eval needs a "
              "checkpoint written by attnlab train)",
              o.checkpoint);
   const auto tokenizer = tokenizer_from_json(ck.meta("tokenizer"));
-  const int64_t seq_len = ck.config.resolve_seq_len(o.seq_len);
+  const int64_t trained_context = ck.config.max_seq_len;
+  const int64_t seq_len = eval_context(o, ck.config);
   const auto data =
       open_training_data(o.data.empty() ? default_corpus() : o.data, seq_len, tokenizer);
+  ck.config = with_context_of_at_least(ck.config, seq_len);
   auto model = load_model(ck);
   TrainSettings settings;
   settings.batch_size = o.batch_size;
@@ -78,6 +126,12 @@ void run_eval(const EvalOptions& o) {
   fmt::print("val loss {:.4f}  perplexity {:.3f}  bits/byte {:.4f}  ({} batches of {}×{}, {})\n",
              loss, std::exp(loss), bits_per_byte(loss, data->bytes_per_token(Split::kVal)),
              o.batches, o.batch_size, seq_len, data->tokenizer().describe());
+  if (!o.by_position.empty()) {
+    const std::vector<double> losses =
+        loss_by_position(*model, data->eval_batches(Split::kVal, o.batches, o.batch_size, seq_len));
+    write_loss_by_position(o.by_position, losses, trained_context, o.checkpoint);
+    fmt::print("wrote {0}/loss_by_position.csv and {0}/loss_by_position.svg\n", o.by_position);
+  }
 }
 
 }  // namespace
@@ -100,8 +154,14 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--batch-size", o->batch_size, "Sequences per batch (default 12)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  cmd->add_option("--seq-len", o->seq_len, "Tokens per sequence (default: the model's max_seq_len)")
+  cmd->add_option("--seq-len", o->seq_len,
+                  "Tokens per sequence (default: the model's max_seq_len; longer is allowed for a "
+                  "training checkpoint, to see how the model does past the context it was "
+                  "trained on)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--by-position", o->by_position,
+                  "Also write DIR/loss_by_position.csv (the mean loss at each position of the "
+                  "context) and DIR/loss_by_position.svg");
   cmd->add_option("--threads", o->threads, "Threads (default 0: all cores)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   cmd->callback([o] { run_eval(*o); });

@@ -91,7 +91,8 @@ void run_plot(const PlotOptions& o) {
     };
     std::string name = run.filename().string();
     if (name.empty() || name == ".") name = fs::absolute(run).parent_path().filename().string();
-    LineSeries train{name + " train", {}}, val{name + " val", {}}, rate{name, {}}, norm{name, {}};
+    LineSeries train, val, rate, norm;
+    train.name = name + " train", val.name = name + " val", rate.name = norm.name = name;
     for (const MetricsRow& r : log.rows()) {
       train.points.emplace_back(x_of(r), r.train_loss);
       if (r.val_loss) val.points.emplace_back(x_of(r), *r.val_loss);
@@ -108,15 +109,13 @@ void run_plot(const PlotOptions& o) {
                                               : "step";
   // Three charts stacked in one SVG: the loss at full size, the learning rate
   // and the gradient norm at two thirds.
-  const std::string loss_svg = line_chart_svg(
-      loss,
-      {.title = "Loss", .x_label = x_label, .y_label = "loss (nats/token)", .label_ends = true});
-  const std::string lr_svg = line_chart_svg(
-      lr, {.title = "Learning rate", .x_label = x_label, .y_label = "lr", .label_ends = true});
-  const std::string grad_svg = line_chart_svg(grad, {.title = "Gradient norm (before clipping)",
-                                                     .x_label = x_label,
-                                                     .y_label = "global norm",
-                                                     .label_ends = true});
+  const std::string loss_svg =
+      line_chart_svg(loss, {.title = "Loss", .x_label = x_label, .y_label = "loss (nats/token)"});
+  const std::string lr_svg =
+      line_chart_svg(lr, {.title = "Learning rate", .x_label = x_label, .y_label = "lr"});
+  const std::string grad_svg = line_chart_svg(
+      grad,
+      {.title = "Gradient norm (before clipping)", .x_label = x_label, .y_label = "global norm"});
   auto panel = [](const std::string& chart, double y, double height) {
     // A chart is a whole <svg width="720" height="420" viewBox=…>: nested in
     // the page at (0, y), `height` tall, its viewBox scales it.

@@ -487,7 +487,7 @@ std::string config_to_json(const ModelConfig& c) {
 }
 
 std::vector<std::string> preset_names() {
-  return {"baby", "small"};
+  return {"tiny", "baby", "small"};
 }
 
 ModelConfig preset_config(const std::string& name, int64_t vocab_size, const PresetOptions& opts) {
@@ -495,7 +495,9 @@ ModelConfig preset_config(const std::string& name, int64_t vocab_size, const Pre
     int64_t d_model, n_layers, n_heads, max_seq_len;
   };
   Preset p;
-  if (name == "baby") {
+  if (name == "tiny") {
+    p = {64, 2, 4, 64};
+  } else if (name == "baby") {
     p = {128, 4, 4, 64};
   } else if (name == "small") {
     p = {384, 6, 6, 256};

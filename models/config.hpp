@@ -91,6 +91,7 @@ std::string config_to_json(const ModelConfig& config);
 void validate_config(const ModelConfig& config, const std::string& what = "config");
 
 // Named presets, with the attention variant and experts chosen on top:
+//   tiny:  D=64,  L=2, H=4, max_seq_len=64  (the synthetic-task survey's model)
 //   baby:  D=128, L=4, H=4, max_seq_len=64
 //   small: D=384, L=6, H=6, max_seq_len=256
 // both swiglu, rope_fraction 1, untied. Variant defaults: gqa → n_kv_heads =

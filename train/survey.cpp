@@ -23,9 +23,11 @@
 #include "attnlab/models/sampling.hpp"
 #include "attnlab/tensor/threads.hpp"
 #include "attnlab/train/dataset.hpp"
+#include "attnlab/train/loss_by_position.hpp"
 #include "attnlab/train/metrics.hpp"
 #include "attnlab/train/prepared_dataset.hpp"
 #include "attnlab/train/progress.hpp"
+#include "attnlab/train/survey_report.hpp"
 #include "attnlab/train/svg_chart.hpp"
 #include "attnlab/train/training_run.hpp"
 
@@ -84,56 +86,12 @@ void check_child(const Child& c, const std::string& what) {
              WIFEXITED(c.status) ? WEXITSTATUS(c.status) : -1);
 }
 
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? 0 : s / static_cast<double>(v.size());
-}
-double spread(const std::vector<double>& v) {  // sample standard deviation
-  if (v.size() < 2) return 0;
-  const double m = mean(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / static_cast<double>(v.size() - 1));
-}
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string machine_line() {
-  std::string cpu = "unknown CPU";
-  std::ifstream info("/proc/cpuinfo");
-  for (std::string line; std::getline(info, line);)
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  struct utsname u {};
-  uname(&u);
-  return fmt::format("{}, {} cores, {} {}", cpu, std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)),
-                     u.sysname, u.machine);
-}
-
-std::string now_utc() {
-  const std::time_t t = std::time(nullptr);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
-  return buf;
-}
-
-struct Variant {
-  std::string name;       // as shown: "gqa", "gqa+moe"
-  std::string attention;  // --attention
-  bool moe = false;
-};
-
 // The numbers a variant's training runs leave behind.
 struct RunResult {
   std::vector<std::pair<int64_t, double>> val_curve;  // (step, val loss)
   double final_val = 0, best_val = INFINITY;
-  double train_tokens_per_s = 0;  // median over the run's steps
+  double train_tokens_per_s = 0;         // median over the run's steps
+  double train_tokens_per_s_spread = 0;  // half their interquartile range
 };
 
 RunResult read_run(const std::string& dir) {
@@ -149,25 +107,55 @@ RunResult read_run(const std::string& dir) {
     }
   }
   r.train_tokens_per_s = median(rates);
+  r.train_tokens_per_s_spread = half_iqr(rates);
   return r;
+}
+
+// Val loss at 1×, 2× and 4× the trained context T (NaN where the val split
+// is too short for such windows), and the loss at each position at 4×.
+struct LengthLosses {
+  std::array<double, 3> at{NAN, NAN, NAN};
+  std::vector<double> by_position_4x;
+};
+
+LengthLosses length_losses(const std::string& checkpoint, const TrainingData& data,
+                           int64_t batches) {
+  Checkpoint ck = read_checkpoint(checkpoint);
+  const int64_t T = ck.config.max_seq_len;
+  ck.config = with_context_of_at_least(ck.config, 4 * T);
+  auto model = load_model(ck);
+  LengthLosses out;
+  const int64_t multiples[] = {1, 2, 4};
+  for (size_t i = 0; i < 3; ++i) {
+    const int64_t len = multiples[i] * T;
+    if (data.size(Split::kVal) < len + 2) break;
+    const std::vector<double> losses =
+        loss_by_position(*model, data.eval_batches(Split::kVal, batches, 4, len));
+    out.at[i] = mean(losses);
+    if (multiples[i] == 4) out.by_position_4x = losses;
+  }
+  return out;
 }
 
 std::string table_markdown(const std::vector<SurveyRow>& rows, int64_t seeds) {
   std::string s =
-      "| variant | val loss (final) | val loss (best) | bits/byte | attention params | total "
-      "params | KV cache bytes/token | KV cache bytes at full context | train tokens/s | decode "
-      "tokens/s | train peak RSS (MiB) | decode peak RSS (MiB) |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| variant | val loss (final) | val loss (best) | bits/byte | val loss at 2× / 4× context "
+      "| attention params | total params | KV cache bytes/token | KV cache bytes at full context "
+      "| train tokens/s | decode tokens/s | train peak RSS (MiB) | decode peak RSS (MiB) |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   auto loss = [&](double m, double sd) {
     return seeds > 1 ? fmt::format("{:.4f} ± {:.4f}", m, sd) : fmt::format("{:.4f}", m);
   };
   for (const SurveyRow& r : rows)
     s += fmt::format(
-        "| {} | {} | {} | {:.3f} | {} | {} | {} | {} | {:.0f} | {:.0f} | {:.0f} | {:.0f} |\n",
+        "| {} | {} | {} | {:.3f} | {:.3f} / {:.3f} | {} | {} | {} | {} | {:.0f} ± {:.0f} | {:.0f} "
+        "± "
+        "{:.0f} | {:.0f} | {:.0f} |\n",
         r.variant, loss(r.final_val, r.final_val_spread), loss(r.best_val, r.best_val_spread),
-        bits_per_byte(r.final_val, r.val_bytes_per_token), r.attention_params, r.total_params,
-        r.kv_bytes_per_token, r.kv_bytes_full_context, r.train_tokens_per_s, r.decode_tokens_per_s,
-        r.train_peak_mib, r.decode_peak_mib);
+        bits_per_byte(r.final_val, r.val_bytes_per_token), r.val_loss_at_length[1],
+        r.val_loss_at_length[2], r.attention_params, r.total_params, r.kv_bytes_per_token,
+        r.kv_bytes_full_context, r.train_tokens_per_s, r.train_tokens_per_s_spread,
+        r.decode_tokens_per_s, r.decode_tokens_per_s_spread, r.train_peak_mib, r.decode_peak_mib);
   return s;
 }
 
@@ -176,21 +164,25 @@ std::string table_csv(const std::vector<SurveyRow>& rows) {
       "variant,runs,final_val_loss,final_val_loss_std,best_val_loss,best_val_loss_std,"
       "bits_per_byte,attention_params,total_params,kv_cache_bytes_per_token,"
       "kv_cache_bytes_full_context,train_tokens_per_s,decode_tokens_per_s,train_peak_rss_mib,"
-      "decode_peak_rss_mib\n";
+      "decode_peak_rss_mib,train_tokens_per_s_spread,decode_tokens_per_s_spread,val_loss_1x,"
+      "val_loss_2x,val_loss_4x\n";
   for (const SurveyRow& r : rows)
     s += fmt::format(
-        "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{:.1f},{:.1f},{:.1f},{:.1f}\n",
+        "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{:.1f},{:.1f},{:.1f},{:.1f},{:.1f},"
+        "{:.1f},{:.6f},{:.6f},{:.6f}\n",
         r.variant, r.runs, r.final_val, r.final_val_spread, r.best_val, r.best_val_spread,
         bits_per_byte(r.final_val, r.val_bytes_per_token), r.attention_params, r.total_params,
         r.kv_bytes_per_token, r.kv_bytes_full_context, r.train_tokens_per_s, r.decode_tokens_per_s,
-        r.train_peak_mib, r.decode_peak_mib);
+        r.train_peak_mib, r.decode_peak_mib, r.train_tokens_per_s_spread,
+        r.decode_tokens_per_s_spread, r.val_loss_at_length[0], r.val_loss_at_length[1],
+        r.val_loss_at_length[2]);
   return s;
 }
 
 }  // namespace
 
 DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_tokens,
-                                 int64_t tokens, int64_t threads) {
+                                 int64_t tokens, int64_t threads, int64_t repeats) {
   ThreadCountTuner pool(static_cast<int>(threads));  // 0: every core or one, the faster
   const DecoderWeights weights = read_decoder_weights(checkpoint);
   Decoder decoder(weights, DType::F32, {.batch = 1});
@@ -205,10 +197,17 @@ DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_t
   options.max_new_tokens = tokens;
   options.sampling.greedy = true;
   options.threads = &pool;
-  // Warm up once (first-touch of buffers, dispatch), then measure.
+  // Warm up once (first-touch of buffers, dispatch), then time `repeats`
+  // times: one timing on a shared machine can be off by a factor of four.
   generate(decoder, prompt, options);
-  const GenerateResult r = generate(decoder, prompt, options);
-  return {r.tokens_per_second(), r.cache_bytes};
+  std::vector<double> rates;
+  int64_t cache_bytes = 0;
+  for (int64_t i = 0; i < std::max<int64_t>(repeats, 1); ++i) {
+    const GenerateResult r = generate(decoder, prompt, options);
+    rates.push_back(r.tokens_per_second());
+    cache_bytes = r.cache_bytes;
+  }
+  return {median(rates), half_iqr(rates), cache_bytes};
 }
 
 std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
@@ -217,11 +216,7 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
   const int64_t steps = o.quick ? std::min<int64_t>(o.steps, 60) : o.steps;
   const int64_t eval_every = o.quick ? 20 : std::max<int64_t>(steps / 20, 1);
   const int64_t eval_batches = o.quick ? 10 : 100;
-  std::vector<Variant> variants;
-  for (const char* a : {"mha", "gqa", "mqa", "mla"}) variants.push_back({a, a, false});
-  if (o.experts)
-    for (const char* a : {"mha", "gqa", "mqa", "mla"})
-      variants.push_back({std::string(a) + "+moe", a, true});
+  const std::vector<SurveyVariant> variants = survey_variants(o.experts.has_value());
 
   // The corpus first, as every run will read it (the preset's whole context):
   // one that they would all refuse is refused here, naming the file, before
@@ -239,7 +234,7 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
 
   std::vector<SurveyRow> rows;
   std::vector<LineSeries> curves;
-  for (const Variant& v : variants) {
+  for (const SurveyVariant& v : variants) {
     PresetOptions po;
     po.attention = v.attention;
     if (v.moe) {
@@ -257,6 +252,8 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
     row.kv_bytes_full_context = row.kv_bytes_per_token * config.max_seq_len;
 
     std::vector<double> finals, bests, train_rates, decode_rates, train_peaks, decode_peaks;
+    std::vector<double> train_spreads, decode_spreads;
+    std::array<std::vector<double>, 3> at_length;
     std::map<int64_t, std::vector<double>> curve;
     for (int64_t s = 0; s < o.seeds; ++s) {
       const int64_t seed = 1337 + s;
@@ -310,6 +307,14 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
       finals.push_back(r.final_val);
       bests.push_back(r.best_val);
       train_rates.push_back(r.train_tokens_per_s);
+      train_spreads.push_back(r.train_tokens_per_s_spread);
+      const LengthLosses lengths =
+          length_losses((fs::path(dir) / "best.safetensors").string(), *data, o.quick ? 2 : 25);
+      for (size_t i = 0; i < 3; ++i) at_length[i].push_back(lengths.at[i]);
+      if (row.loss_by_position_4x.empty())
+        row.loss_by_position_4x.assign(lengths.by_position_4x.size(), 0.0);
+      for (size_t t = 0; t < lengths.by_position_4x.size(); ++t)
+        row.loss_by_position_4x[t] += lengths.by_position_4x[t] / static_cast<double>(o.seeds);
       train_peaks.push_back(trained.peak_mib);
       for (auto [step, val] : r.val_curve) curve[step].push_back(val);
 
@@ -323,6 +328,7 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
       std::ifstream in(result);
       const nlohmann::json j = nlohmann::json::parse(in);
       decode_rates.push_back(j.at("tokens_per_s").get<double>());
+      decode_spreads.push_back(j.value("tokens_per_s_spread", 0.0));
       decode_peaks.push_back(decoded.peak_mib);
       ++runs_done;
       if (!o.quiet)
@@ -334,13 +340,21 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
     row.final_val_spread = spread(finals);
     row.best_val = mean(bests);
     row.best_val_spread = spread(bests);
-    row.train_tokens_per_s = mean(train_rates);
-    row.decode_tokens_per_s = mean(decode_rates);
+    // Timings: the median over seeds of each run's median, and the median of
+    // the runs' spreads (the spread within a run; over seeds the loss is what varies).
+    row.train_tokens_per_s = median(train_rates);
+    row.train_tokens_per_s_spread = median(train_spreads);
+    row.decode_tokens_per_s = median(decode_rates);
+    row.decode_tokens_per_s_spread = median(decode_spreads);
+    for (size_t i = 0; i < 3; ++i) row.val_loss_at_length[i] = mean(at_length[i]);
     row.train_peak_mib = *std::max_element(train_peaks.begin(), train_peaks.end());
     row.decode_peak_mib = *std::max_element(decode_peaks.begin(), decode_peaks.end());
     rows.push_back(row);
-    LineSeries series{v.name, {}};
-    for (const auto& [step, vals] : curve) series.points.emplace_back(step, mean(vals));
+    LineSeries series{.name = v.name, .points = {}, .spread = {}, .style = variant_style(v.name)};
+    for (const auto& [step, vals] : curve) {
+      series.points.emplace_back(step, mean(vals));
+      series.spread.push_back(spread(vals));
+    }
     curves.push_back(series);
   }
   if (!o.quiet) progress.finish();
@@ -359,27 +373,70 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
   write_file_atomically(
       (out / "survey.md").string(),
       header + table_markdown(rows, o.seeds) +
-          "\n![validation loss](val_loss.svg)\n\n"
+          "\nTimings are medians of repeated measurements ± half their interquartile range "
+          "(training: every step of a run; decoding: 5 timed generations). The 2× / 4× "
+          "columns evaluate the same weights on contexts the model never saw in training.\n\n"
+          "![validation loss per KV-cache byte](loss_per_cache_byte.svg)\n\n"
+          "![validation loss](val_loss.svg)\n\n"
+          "![loss by position at 4x the trained context](length.svg)\n\n"
           "![KV cache](kv_cache.svg) ![training throughput](train_throughput.svg) "
           "![decode throughput](decode_throughput.svg)\n");
   write_file_atomically((out / "survey.csv").string(), table_csv(rows));
-  write_file_atomically((out / "val_loss.svg").string(),
-                        line_chart_svg(curves, {fmt::format("Validation loss, {} preset", o.preset),
-                                                "step", "validation loss (nats/char)"}));
-  std::vector<std::pair<std::string, double>> kv, train, decode;
+  const std::string subtitle = chart_subtitle(o.threads);
+  auto labels = [&](std::string title, std::string x, std::string y) {
+    ChartLabels l{std::move(title), std::move(x), std::move(y)};
+    l.subtitle = subtitle;
+    return l;
+  };
+  write_file_atomically(
+      (out / "val_loss.svg").string(),
+      line_chart_svg(curves, labels(fmt::format("Validation loss, {} preset{}", o.preset,
+                                                o.seeds > 1 ? " (± std over seeds)" : ""),
+                                    "step", "validation loss (nats/token)")));
+  std::vector<ScatterPoint> quality;
+  std::vector<LineSeries> length;
   for (const SurveyRow& r : rows) {
-    kv.emplace_back(r.variant, static_cast<double>(r.kv_bytes_per_token));
-    train.emplace_back(r.variant, r.train_tokens_per_s);
-    decode.emplace_back(r.variant, r.decode_tokens_per_s);
+    quality.push_back({r.variant, static_cast<double>(r.kv_bytes_per_token), r.final_val,
+                       r.final_val_spread, variant_style(r.variant)});
+    LineSeries l{.name = r.variant, .points = {}, .spread = {}, .style = variant_style(r.variant)};
+    for (size_t t = 0; t < r.loss_by_position_4x.size(); ++t)
+      l.points.emplace_back(static_cast<double>(t), r.loss_by_position_4x[t]);
+    if (!l.points.empty()) length.push_back(l);
   }
   write_file_atomically(
-      (out / "kv_cache.svg").string(),
-      bar_chart_svg(kv, {"KV cache per token (all layers, f32)", "variant", "bytes per token"}));
-  write_file_atomically((out / "train_throughput.svg").string(),
-                        bar_chart_svg(train, {"Training throughput", "variant", "tokens/s"}));
+      (out / "loss_per_cache_byte.svg").string(),
+      scatter_chart_svg(quality, labels("Validation loss per KV-cache byte (lower left is better)",
+                                        "KV cache bytes per token (all layers, f32)",
+                                        "final validation loss (nats/token)")));
+  ChartLabels length_labels =
+      labels("Loss by position at 4× the trained context (dashed line: the trained length)",
+             "position in the context", "validation loss (nats/token)");
+  length_labels.x_marker = static_cast<double>(preset_config(o.preset, vocab).max_seq_len);
+  write_file_atomically((out / "length.svg").string(), line_chart_svg(length, length_labels));
+  std::vector<Bar> kv, train, decode;
+  for (const SurveyRow& r : rows) {
+    kv.push_back(
+        {r.variant, static_cast<double>(r.kv_bytes_per_token), 0,
+         fmt::format("{:.0f}% of mha", 100.0 * static_cast<double>(r.kv_bytes_per_token) /
+                                           static_cast<double>(rows[0].kv_bytes_per_token)),
+         variant_style(r.variant)});
+    train.push_back({r.variant, r.train_tokens_per_s, r.train_tokens_per_s_spread, "",
+                     variant_style(r.variant)});
+    decode.push_back({r.variant, r.decode_tokens_per_s, r.decode_tokens_per_s_spread, "",
+                      variant_style(r.variant)});
+  }
+  write_file_atomically((out / "kv_cache.svg").string(),
+                        bar_chart_svg(kv, labels("KV cache per token (all layers, f32)", "variant",
+                                                 "bytes per token")));
+  write_file_atomically(
+      (out / "train_throughput.svg").string(),
+      bar_chart_svg(train, labels("Training throughput (median ± half IQR over steps)", "variant",
+                                  "tokens/s")));
   write_file_atomically(
       (out / "decode_throughput.svg").string(),
-      bar_chart_svg(decode, {"Decode throughput (batch 1, after prefill)", "variant", "tokens/s"}));
+      bar_chart_svg(decode,
+                    labels("Decode throughput, batch 1 after prefill (median of 5 ± half IQR)",
+                           "variant", "tokens/s")));
   return rows;
 }
 

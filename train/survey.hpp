@@ -8,10 +8,13 @@
 // Everything lands in the output directory:
 //   survey.md, survey.csv          the table (command, date and machine on top)
 //   val_loss.svg                   validation loss against step, one curve per variant
+//   loss_per_cache_byte.svg        final val loss against KV-cache bytes per token
+//   length.svg                     loss by position at 4× the trained context
 //   kv_cache.svg, train_throughput.svg, decode_throughput.svg   bars per variant
 //   runs/<variant>/seed-<s>/       each run's metrics.csv and checkpoints
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,7 +45,12 @@ struct SurveyRow {
   double best_val = 0, best_val_spread = 0;
   int64_t attention_params = 0, total_params = 0;
   int64_t kv_bytes_per_token = 0, kv_bytes_full_context = 0;
-  double train_tokens_per_s = 0, decode_tokens_per_s = 0;
+  double train_tokens_per_s = 0, decode_tokens_per_s = 0;  // medians of repeated timings
+  double train_tokens_per_s_spread = 0, decode_tokens_per_s_spread = 0;  // half their IQR
+  // Length generalisation: val loss with the context at 1×, 2× and 4× the
+  // trained one (the same weights; positions past 1× never seen in training).
+  std::array<double, 3> val_loss_at_length = {0, 0, 0};
+  std::vector<double> loss_by_position_4x;  // at each position of the 4× context, mean over seeds
   double train_peak_mib = 0, decode_peak_mib = 0;
   double val_bytes_per_token = 1;  // of the data's val split: bits per byte
 };
@@ -50,12 +58,13 @@ struct SurveyRow {
 std::vector<SurveyRow> run_survey(const SurveyOptions& options);
 
 // What a decoding child measures: batch 1, a fixed prompt prefilled, then
-// `tokens` greedy steps.
+// `tokens` greedy steps, timed `repeats` times after a warm-up: the median
+// and half the interquartile range of the rates.
 struct DecodeMeasurement {
-  double tokens_per_s = 0;
+  double tokens_per_s = 0, tokens_per_s_spread = 0;
   int64_t cache_bytes = 0;
 };
 DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_tokens,
-                                 int64_t tokens, int64_t threads);
+                                 int64_t tokens, int64_t threads, int64_t repeats = 5);
 
 }  // namespace attnlab

@@ -1,32 +1,77 @@
-// Small, dependency-free SVG charts for the survey and `attnlab plot`: a line
-// chart (one curve per series, e.g. validation loss against step) and a bar
-// chart (one bar per category). The SVG is plain XML that any browser shows; axes carry labels
-// with units, ticks at round numbers, and a legend.
+// Small, dependency-free SVG charts for the survey, eval and `attnlab plot`: a line chart
+// (one curve per series, e.g. validation loss against step), a bar chart (one
+// bar per category) and a scatter chart (one labelled point per category,
+// e.g. loss against KV-cache bytes). The SVG is plain XML that any browser
+// shows. What every chart does so that a reader can read it:
+//   - the y ticks cover the data (the lowest value never falls below the
+//     lowest tick); all numbers in one format (format_number);
+//   - a series has a colour of the palette and may be dashed (a MoE variant
+//     takes its dense twin's colour, dashed);
+//   - error bars where a spread is given (± one standard deviation);
+//   - a line chart marks its points when there are few, and labels the end
+//     of each curve with its value; bar labels rotate when they would collide;
+//   - a subtitle under the title (machine, threads, date).
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace attnlab {
 
+struct ChartStyle {
+  int color = -1;  // index into the palette; -1: the series' own index
+  bool dashed = false;
+};
+
 struct LineSeries {
   std::string name;
   std::vector<std::pair<double, double>> points;  // (x, y), in x order
+  std::vector<double> spread;                     // ± per point (error bars), or empty
+  ChartStyle style = {};
+};
+
+struct Bar {
+  std::string name;
+  double value = 0;
+  double spread = 0;  // ± (an error bar), 0: none
+  std::string note;   // shown under the value, e.g. "25% of mha"
+  ChartStyle style = {};
+};
+
+struct ScatterPoint {
+  std::string name;
+  double x = 0, y = 0;
+  double y_spread = 0;  // ± (an error bar), 0: none
+  ChartStyle style = {};
 };
 
 struct ChartLabels {
   std::string title;
-  std::string x_label;      // with its unit, e.g. "step"
-  std::string y_label;      // e.g. "validation loss (nats/char)"
-  bool label_ends = false;  // write each curve's last value beside its end
+  std::string x_label;                  // with its unit, e.g. "step"
+  std::string y_label;                  // e.g. "validation loss (nats/char)"
+  std::string subtitle = {};            // under the title: machine, threads, date
+  std::optional<double> x_marker = {};  // a dashed vertical line at this x
+  bool log2_x = false;                  // x on a log₂ scale (a sweep 4, 8, …, 64)
+  std::optional<double> y_min = {};     // the y axis includes these (accuracy: 0 … 1)
+  std::optional<double> y_max = {};
 };
 
 std::string line_chart_svg(const std::vector<LineSeries>& series, const ChartLabels& labels);
-std::string bar_chart_svg(const std::vector<std::pair<std::string, double>>& bars,
-                          const ChartLabels& labels);
+std::string bar_chart_svg(const std::vector<Bar>& bars, const ChartLabels& labels);
+std::string scatter_chart_svg(const std::vector<ScatterPoint>& points, const ChartLabels& labels);
 
-// "Nice" tick positions covering [lo, hi] (about `count` of them: 1, 2 or 5 × 10^k apart).
+// "Nice" tick positions (1, 2 or 5 × 10^k apart, about `count` of them) that
+// cover [lo, hi]: the first is ≤ lo and the last ≥ hi.
 std::vector<double> nice_ticks(double lo, double hi, int count = 5);
+
+// The one number format of the charts: `significant` digits, with k and M
+// suffixes from 10 000 up (9186 → "9186", 10363.5 → "10.4k", 1.6834 → "1.68").
+std::string format_number(double v, int significant = 3);
+
+// Text made safe inside an XML element or a quoted attribute (& < > ").
+std::string xml_escape(std::string_view text);
 
 }  // namespace attnlab

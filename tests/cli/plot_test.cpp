@@ -55,10 +55,10 @@ TEST_CASE("attnlab plot overlays two runs in one SVG that parses as XML") {
     CHECK(contains(svg, std::string("data-series=\"") + run + " train\""));
     CHECK(contains(svg, std::string("data-series=\"") + run + " val\""));
     CHECK(count_of(svg, std::string("data-series=\"") + run + "\"") == 2);  // lr, grad norm
-    CHECK(contains(svg, std::string(">") + run + " train</text>"));
+    CHECK(contains(svg, std::string(">") + run + " train "));  // its end label: name and value
   }
   CHECK(count_of(svg, "class=\"curve\"") == 8);
-  CHECK(count_of(svg, "class=\"end-value\"") == 8);
+  CHECK(count_of(svg, "class=\"endlabel\"") == 8);
   CHECK(contains(svg, ">Learning rate</text>"));
   CHECK(contains(svg, ">Gradient norm (before clipping)</text>"));
   CHECK(contains(svg, ">step</text>"));

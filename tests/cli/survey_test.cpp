@@ -50,7 +50,7 @@ int count(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("survey --quick writes the table, the CSV and four charts") {
+TEST_CASE("survey --quick writes the table, the CSV and six charts") {
   TempDir dir("attnlab-survey");
   const std::string out = dir.file("survey");
   const CommandResult r =
@@ -70,8 +70,8 @@ TEST_CASE("survey --quick writes the table, the CSV and four charts") {
   REQUIRE(lines.size() == 5);  // header + four variants
   CHECK(lines[0].rfind("variant,runs,final_val_loss", 0) == 0);
 
-  for (const char* chart :
-       {"val_loss.svg", "kv_cache.svg", "train_throughput.svg", "decode_throughput.svg"}) {
+  for (const char* chart : {"val_loss.svg", "kv_cache.svg", "train_throughput.svg",
+                            "decode_throughput.svg", "loss_per_cache_byte.svg", "length.svg"}) {
     CAPTURE(chart);
     const std::string svg = read_text_file(out + "/" + chart);
     std::string why;
@@ -80,6 +80,10 @@ TEST_CASE("survey --quick writes the table, the CSV and four charts") {
   }
   CHECK(count(read_text_file(out + "/val_loss.svg"), "class=\"curve\"") == 4);
   CHECK(count(read_text_file(out + "/kv_cache.svg"), "class=\"bar\"") == 4);
+  CHECK(count(read_text_file(out + "/kv_cache.svg"), "% of mha<") == 4);
+  CHECK(count(read_text_file(out + "/loss_per_cache_byte.svg"), "class=\"point\"") == 4);
+  CHECK(count(read_text_file(out + "/length.svg"), "class=\"curve\"") == 4);
+  CHECK(read_text_file(out + "/val_loss.svg").find("class=\"subtitle\"") != std::string::npos);
   for (const char* v : {"mha", "gqa", "mqa", "mla"})
     CHECK(std::filesystem::exists(out + "/runs/" + v + "/seed-1337/metrics.csv"));
 
@@ -88,7 +92,11 @@ TEST_CASE("survey --quick writes the table, the CSV and four charts") {
     std::vector<std::string> f;
     std::istringstream cells(lines[row]);
     for (std::string c; std::getline(cells, c, ',');) f.push_back(c);
-    REQUIRE(f.size() == 15);
+    REQUIRE(f.size() == 20);
+    // Speed: median ± spread; loss at 1×, 2×, 4× the context, finite and positive.
+    CHECK(std::stod(f[15]) >= 0);
+    CHECK(std::stod(f[16]) >= 0);
+    for (size_t i = 17; i < 20; ++i) CHECK(std::stod(f[i]) > 0);
     const CommandResult info =
         run_attnlab({"info", "--preset", "baby", "--attention", f[0], "--vocab-size", "65"});
     REQUIRE_MESSAGE(info.exit_code == 0, info.describe());
@@ -109,4 +117,78 @@ TEST_CASE("survey refuses bad flags") {
   const CommandResult r = run_attnlab({"survey", "--experts-per-token", "2"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--experts-per-token goes with --experts") != std::string::npos);
+}
+
+TEST_CASE("survey --task recall --quick: accuracy per variant, recall_accuracy, three charts") {
+  TempDir dir("attnlab-survey-recall");
+  const std::string out = dir.file("recall");
+  const CommandResult r = run_attnlab({"survey", "--task", "recall", "--quick", "--steps", "3",
+                                       "--pairs", "2,4", "--threads", "1", "--out", out});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  const std::string md = read_text_file(out + "/survey.md");
+  CHECK(md.find("| variant | KV cache bytes/token | accuracy, 2 pairs | accuracy, 4 pairs |") !=
+        std::string::npos);
+  std::vector<std::string> lines;
+  std::istringstream in(read_text_file(out + "/survey.csv"));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 9);  // header + four variants × two settings
+  CHECK(lines[0].rfind("variant,task,pairs,runs,recall_accuracy,recall_accuracy_std,", 0) == 0);
+  for (size_t row = 1; row < lines.size(); ++row) {
+    std::vector<std::string> f;
+    std::istringstream cells(lines[row]);
+    for (std::string c; std::getline(cells, c, ',');) f.push_back(c);
+    REQUIRE(f.size() == 13);
+    CHECK(f[1] == "recall");
+    const double accuracy = std::stod(f[4]);
+    CHECK(accuracy >= 0);
+    CHECK(accuracy <= 1);
+  }
+  for (const char* chart :
+       {"accuracy_sweep.svg", "accuracy_by_answer.svg", "accuracy_per_cache_byte.svg"}) {
+    CAPTURE(chart);
+    const std::string svg = read_text_file(out + "/" + chart);
+    std::string why;
+    CHECK_MESSAGE(well_formed_xml(svg, &why), why);
+  }
+  CHECK(count(read_text_file(out + "/accuracy_sweep.svg"), "class=\"curve\"") == 4);
+  CHECK(count(read_text_file(out + "/accuracy_per_cache_byte.svg"), "class=\"point\"") == 4);
+}
+
+TEST_CASE("survey --task induction --variants: only those, per copied length") {
+  TempDir dir("attnlab-survey-induction");
+  const std::string out = dir.file("induction");
+  const CommandResult r =
+      run_attnlab({"survey", "--task", "induction", "--quick", "--steps", "2", "--copy-length", "4",
+                   "--context", "16", "--variants", "mqa,mla", "--threads", "1", "--out", out});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  const std::string csv = read_text_file(out + "/survey.csv");
+  CHECK(csv.rfind("variant,task,copied_length,runs,induction_accuracy,", 0) == 0);
+  CHECK(csv.find("\nmqa,induction,4,1,") != std::string::npos);
+  CHECK(csv.find("\nmla,induction,4,1,") != std::string::npos);
+  CHECK(csv.find("\nmha,") == std::string::npos);
+}
+
+TEST_CASE("survey refuses task flags that do not fit") {
+  struct Row {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Row& row : std::vector<Row>{
+           {{"survey", "--pairs", "4"}, "--pairs goes with --task recall or induction"},
+           {{"survey", "--task", "recall", "--copy-length", "4"},
+            "--copy-length goes with --task induction"},
+           {{"survey", "--task", "recall", "--pairs", "40"},
+            "recall with 40 pairs needs 40 distinct keys"},
+           {{"survey", "--task", "induction", "--copy-length", "40"},
+            "needs a context of at least 79"},
+           {{"survey", "--task", "recall", "--variants", "xla"}, "--variants names none"}}) {
+    TempDir dir("attnlab-survey-refused");
+    std::vector<std::string> args = row.args;
+    args.insert(args.end(), {"--out", dir.file("out")});
+    const CommandResult r = run_attnlab(args);
+    CAPTURE(row.message);
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(r.err.find(row.message) != std::string::npos, r.err);
+    CHECK(!std::filesystem::exists(dir.file("out")));  // nothing written
+  }
 }

@@ -342,7 +342,7 @@ TEST_CASE("kv_cache_floats_per_token") {
 }
 
 TEST_CASE("presets have the documented values and validate") {
-  CHECK(preset_names() == std::vector<std::string>{"baby", "small"});
+  CHECK(preset_names() == std::vector<std::string>{"tiny", "baby", "small"});
   ModelConfig baby = preset_config("baby", 96);
   CHECK(baby.vocab_size == 96);
   CHECK(baby.d_model == 128);
@@ -407,7 +407,7 @@ TEST_CASE("presets have the documented values and validate") {
   auto refused = [](const std::string& name, int64_t vocab, PresetOptions o) {
     return error_of([&] { preset_config(name, vocab, o); });
   };
-  CHECK(refused("tiny", 64, {}) == "unknown preset 'tiny' (the presets are baby, small)");
+  CHECK(refused("huge", 64, {}) == "unknown preset 'huge' (the presets are tiny, baby, small)");
   CHECK(refused("baby", 0, {}) == "preset 'baby': 'vocab_size' must be positive, got 0");
   CHECK(refused("baby", 64, {.attention = "flash"}) ==
         "preset 'baby': 'attention' must be \"mha\", \"gqa\", \"mqa\" or \"mla\", got \"flash\"");
