@@ -17,6 +17,8 @@
 
 #include "attnlab/models/checkpoint.hpp"
 #include "tests/cli/cli_test_util.hpp"
+#include "tests/cli/tiny_char_run.hpp"
+#include "tests/models/checkpoint_values.hpp"
 #include "tests/models/decoder_test_util.hpp"
 
 namespace attnlab {
@@ -44,28 +46,12 @@ bool wait_until(Pred pred) {
   return true;
 }
 
-std::vector<double> values_of(const Checkpoint& ck) {
-  std::vector<double> out;
-  for (const auto& [name, t] : ck.parameters)
-    for (double v : t.to_vector()) out.push_back(v);
-  for (const auto& [name, t] : ck.optimizer)
-    for (double v : t.to_vector()) out.push_back(v);
-  return out;
-}
-
-struct Corpus {
-  TempDir dir{"attnlab-interrupt"};
-  std::string text = dir.file("corpus.txt"), config = dir.file("tiny.json");
-  Corpus() {
-    std::ofstream(text, std::ios::binary)
-        << read_text_file(ATTNLAB_SOURCE_DIR "/data/tinyshakespeare.txt").substr(0, 20000);
-    std::ofstream(config) << R"({"vocab_size": 65, "d_model": 16, "n_layers": 1, "n_heads": 2,
-                                 "max_seq_len": 16})";
-  }
+struct Corpus : testing::TinyCharRun {
+  Corpus() : TinyCharRun("attnlab-interrupt") {}
   std::vector<std::string> train(const std::string& out, int64_t steps,
                                  const char* eval_every = "25") const {
     // clang-format off
-    return {"train", "--config", config, "--data", text, "--out", out,
+    return {"train", "--config", config, "--data", corpus, "--out", out,
             "--steps", std::to_string(steps), "--decay-steps", "100000",
             "--eval-every", eval_every, "--eval-batches", "1", "--batch-size", "2",
             "--seq-len", "16", "--threads", "1", "--dropout", "0.1", "--quiet"};
@@ -104,7 +90,8 @@ TEST_CASE("Ctrl-C stops train after the step, saves, exits 130, and --resume end
   const Checkpoint a = read_checkpoint(run + "/last.safetensors");
   const Checkpoint b = read_checkpoint(c.dir.file("whole/last.safetensors"));
   CHECK(a.meta("train.step") == std::to_string(total));
-  CHECK(values_of(a) == values_of(b));  // every weight and AdamW moment, to the bit
+  CHECK(test::checkpoint_values(a) ==
+        test::checkpoint_values(b));  // every weight and AdamW moment, to the bit
   for (const char* key : {"train.step", "train.sampler_state", "train.dropout_state",
                           "train.val_loss", "train.best_val_loss", "train.settings"})
     CHECK_MESSAGE(a.meta(key) == b.meta(key), key);
@@ -139,7 +126,7 @@ TEST_CASE("a second Ctrl-C ends train at once, leaving the last complete checkpo
   // after step 1 is saved, waits for the evaluation's end; the second lands
   // while it runs.
   const Process p = spawn_attnlab(
-      {"train", "--preset", "baby", "--data", c.text, "--out", run, "--save-every", "1",
+      {"train", "--preset", "baby", "--data", c.corpus, "--out", run, "--save-every", "1",
        "--eval-every", "2", "--eval-batches", "400", "--threads", "1", "--quiet"},
       c.dir.file("twice"));
   REQUIRE(wait_until([&] { return fs::exists(run + "/last.safetensors"); }));

@@ -13,6 +13,8 @@
 #include "attnlab/train/lr_schedule.hpp"
 #include "attnlab/train/metrics.hpp"
 #include "tests/cli/cli_test_util.hpp"
+#include "tests/cli/tiny_char_run.hpp"
+#include "tests/models/checkpoint_values.hpp"
 #include "tests/models/decoder_test_util.hpp"
 
 namespace attnlab {
@@ -24,25 +26,8 @@ using testing::read_text_file;
 using testing::run_attnlab;
 using testing::TempDir;
 
-std::vector<double> values_of(const Checkpoint& ck, bool with_optimizer = true) {
-  std::vector<double> out;
-  for (const auto& [name, t] : ck.parameters)
-    for (double v : t.to_vector()) out.push_back(v);
-  if (with_optimizer)
-    for (const auto& [name, t] : ck.optimizer)
-      for (double v : t.to_vector()) out.push_back(v);
-  return out;
-}
-
-struct Scratch {
-  TempDir dir{"attnlab-extend"};
-  std::string corpus = dir.file("corpus.txt"), config = dir.file("tiny.json");
-  Scratch() {
-    std::ofstream(corpus, std::ios::binary)
-        << read_text_file(ATTNLAB_SOURCE_DIR "/data/tinyshakespeare.txt").substr(0, 20000);
-    std::ofstream(config) << R"({"vocab_size": 65, "d_model": 16, "n_layers": 1, "n_heads": 2,
-                                 "max_seq_len": 16})";
-  }
+struct Scratch : testing::TinyCharRun {
+  Scratch() : TinyCharRun("attnlab-extend") {}
   CommandResult train(const std::string& out, std::vector<std::string> more) const {
     std::vector<std::string> args = {"train", "--config",       config, "--data",
                                      corpus,  "--out",          out,    "--eval-every",
@@ -70,7 +55,7 @@ TEST_CASE("train --resume: giving the run's own schedule again changes no bit") 
   REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
   const Checkpoint a = read_checkpoint(whole + "/last.safetensors");
   const Checkpoint b = read_checkpoint(halves + "/last.safetensors");
-  CHECK(values_of(a) == values_of(b));
+  CHECK(test::checkpoint_values(a) == test::checkpoint_values(b));
   CHECK(a.meta("train.settings") == b.meta("train.settings"));
 }
 
@@ -133,7 +118,7 @@ TEST_CASE(
   CHECK(contains(r0.out, "parameters, from " + base + "/last.safetensors) on " + other));
   const Checkpoint start = read_checkpoint(zero + "/last.safetensors");
   CHECK(start.meta("train.step") == "0");
-  CHECK(values_of(start, false) == values_of(trained, false));
+  CHECK(test::checkpoint_values(start, false) == test::checkpoint_values(trained, false));
   for (const auto& [name, t] : start.optimizer)
     for (double v : t.to_vector()) CHECK(v == 0);
   CHECK(start.meta("tokenizer") == trained.meta("tokenizer"));

@@ -14,6 +14,7 @@
 #include "attnlab/train/dataset.hpp"
 #include "attnlab/train/metrics.hpp"
 #include "attnlab/train/training_run.hpp"
+#include "tests/models/checkpoint_values.hpp"
 
 using namespace attnlab;
 namespace fs = std::filesystem;
@@ -71,15 +72,6 @@ TrainSettings tiny_settings(const std::string& corpus) {
   return s;
 }
 
-std::vector<double> all_values(const Checkpoint& ck) {
-  std::vector<double> out;
-  for (const auto& [name, t] : ck.parameters)
-    for (double v : t.to_vector()) out.push_back(v);
-  for (const auto& [name, t] : ck.optimizer)
-    for (double v : t.to_vector()) out.push_back(v);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("loss falls on a small overfit run, and metrics.csv has its columns") {
@@ -127,7 +119,8 @@ TEST_CASE("resume is bit-exact: 2N steps == N steps resumed to 2N") {
     const Checkpoint b = read_checkpoint(dir.file("halves/last.safetensors"));
     CHECK(a.meta("train.step") == "20");
     CHECK(b.meta("train.step") == "20");
-    CHECK(all_values(a) == all_values(b));  // every weight and moment, to the bit
+    CHECK(test::checkpoint_values(a) ==
+          test::checkpoint_values(b));  // every weight and moment, to the bit
     CHECK(a.meta("train.sampler_state") == b.meta("train.sampler_state"));
     const auto rows_a = MetricsLog::read(dir.file("whole/metrics.csv"), 1 << 30).rows();
     const auto rows_b = MetricsLog::read(dir.file("halves/metrics.csv"), 1 << 30).rows();
@@ -176,7 +169,7 @@ TEST_CASE("the NaN guard stops with a message and keeps the last good checkpoint
     CHECK(msg.find("the last good checkpoint is") != std::string::npos);
   }
   const Checkpoint ck = read_checkpoint(run + "/last.safetensors");
-  for (double v : all_values(ck)) REQUIRE(std::isfinite(v));
+  for (double v : test::checkpoint_values(ck)) REQUIRE(std::isfinite(v));
 }
 
 TEST_CASE("bad runs are refused with their messages") {
