@@ -1,5 +1,6 @@
 // Fused causal attention, forward and backward, f32: time per call and
-// throughput, for the shapes of the attention survey. Usage:
+// throughput, for the shapes of the baby and small presets' training steps
+// (batch 12; MHA, GQA, MQA, and MLA's q·k of width dh + rope_head_dim). Usage:
 //   OMP_NUM_THREADS=2 build/bench/bench_attention [repeats]
 // Machines are shared and noisy: medians of the repeats are reported, as wall
 // time and as CPU time of all threads (on a loaded machine, the CPU time of a
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "attnlab/tensor/attention.hpp"
@@ -49,26 +51,31 @@ Timing median_ms(int repeats, Fn&& fn) {
   return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
 }
 
-void run(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t dh, int repeats) {
+// dk: the width of q and k; dv: of v and the output.
+void run(const char* name, int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t dk, int64_t dv,
+         int repeats) {
   Rng rng(1);
-  const Tensor q = Tensor::normal({B, T, H, dh}, rng), k = Tensor::normal({B, T, Hkv, dh}, rng);
-  const Tensor v = Tensor::normal({B, T, Hkv, dh}, rng), dout = Tensor::normal({B, T, H, dh}, rng);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
+  const Tensor q = Tensor::normal({B, T, H, dk}, rng), k = Tensor::normal({B, T, Hkv, dk}, rng);
+  const Tensor v = Tensor::normal({B, T, Hkv, dv}, rng), dout = Tensor::normal({B, T, H, dv}, rng);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dk));
   AttentionResult fwd = attention_forward(q, k, v, scale);
   const Timing f = median_ms(repeats, [&] { fwd = attention_forward(q, k, v, scale); });
   const Timing b =
       median_ms(repeats, [&] { attention_backward(dout, q, k, v, fwd.out, fwd.lse, scale); });
   // Useful multiply-adds (the causal half): forward q·k and p·v; backward
-  // s, dp, dv, dq, dk. Two flops each.
+  // s (dk), dp (dv), dv (dv), dq (dk), dk (dk). Two flops each.
   const double pairs = static_cast<double>(B * H) * T * (T + 1) / 2;
-  const double fwd_gflop = 2 * pairs * 2 * dh / 1e9, bwd_gflop = 2 * pairs * 5 * dh / 1e9;
+  const double fwd_gflop = 2 * pairs * (dk + dv) / 1e9,
+               bwd_gflop = 2 * pairs * (3 * dk + 2 * dv) / 1e9;
   std::printf(
-      "B=%-3lld T=%-4lld H=%-2lld Hkv=%-2lld dh=%-3lld threads=%d | wall: fwd %6.2f ms, bwd %6.2f "
-      "ms, total %6.2f ms | cpu: fwd %6.2f ms (%5.1f GFLOP/s), bwd %6.2f ms (%5.1f GFLOP/s)\n",
-      static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(H),
-      static_cast<long long>(Hkv), static_cast<long long>(dh), omp_get_max_threads(), f.wall_ms,
-      b.wall_ms, f.wall_ms + b.wall_ms, f.cpu_ms, fwd_gflop / f.cpu_ms * 1e3, b.cpu_ms,
-      bwd_gflop / b.cpu_ms * 1e3);
+      "%-10s B=%-3lld T=%-4lld H=%-2lld Hkv=%-2lld dk=%-3lld dv=%-3lld threads=%d | wall: fwd "
+      "%6.2f "
+      "ms, bwd %6.2f ms, total %6.2f ms | cpu: fwd %6.2f ms (%5.1f GFLOP/s), bwd %6.2f ms (%5.1f "
+      "GFLOP/s)\n",
+      name, static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(H),
+      static_cast<long long>(Hkv), static_cast<long long>(dk), static_cast<long long>(dv),
+      omp_get_max_threads(), f.wall_ms, b.wall_ms, f.wall_ms + b.wall_ms, f.cpu_ms,
+      fwd_gflop / f.cpu_ms * 1e3, b.cpu_ms, bwd_gflop / b.cpu_ms * 1e3);
 }
 
 }  // namespace
@@ -76,12 +83,20 @@ void run(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t dh, int repeats) 
 int main(int argc, char** argv) {
   cli::bound_openmp_spinning(argv);  // wait for work as attnlab does: cli/openmp_wait.hpp
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 20;
-  if (argc > 2 || repeats < 1) {
-    std::fprintf(stderr, "usage: bench_attention [repeats ≥ 1, default 20]\n");
+  const std::string only = argc > 2 ? argv[2] : "";
+  if (argc > 3 || repeats < 1 || (!only.empty() && only != "baby" && only != "small")) {
+    std::fprintf(stderr, "usage: bench_attention [repeats ≥ 1, default 20] [baby|small]\n");
     return 2;
   }
-  run(12, 64, 4, 4, 32, repeats);
-  run(12, 256, 6, 6, 64, repeats);
-  run(12, 256, 6, 2, 64, repeats);  // GQA: 3 query heads per KV head
-  run(12, 256, 6, 1, 64, repeats);  // MQA
+  if (only != "small") {  // baby: T 64, 4 heads of 32; MLA's q, k carry 16 rope dims more
+    run("baby mha", 12, 64, 4, 4, 32, 32, repeats);
+    run("baby gqa", 12, 64, 4, 2, 32, 32, repeats);
+    run("baby mqa", 12, 64, 4, 1, 32, 32, repeats);
+    run("baby mla", 12, 64, 4, 4, 48, 32, repeats);
+  }
+  if (only != "baby") {  // small: T 256, 6 heads of 64
+    run("small mha", 12, 256, 6, 6, 64, 64, repeats);
+    run("small gqa", 12, 256, 6, 2, 64, 64, repeats);  // 3 query heads per KV head
+    run("small mqa", 12, 256, 6, 1, 64, 64, repeats);
+  }
 }

@@ -78,11 +78,46 @@ HWY_INLINE void GemmBlock(D d, size_t K, const T* HWY_RESTRICT a, ptrdiff_t a_rs
     for (size_t v = 0; v < kV; ++v) hn::StoreU(acc[r][v], d, c + r * ldc + v * L);
 }
 
-// kR rows of C: whole vectors first, then the columns left over one by one.
-template <size_t kR, bool kAccumulate, class D, typename T = hn::TFromD<D>>
+// Which entries of a tile product the causal mask leaves nonzero. Query row r
+// of a tile sees key column c iff c ≤ r + diag, where diag is the position of
+// the tile's first query minus that of its first key. Inside a diagonal tile
+// about half of every product is masked; each product skips its masked part by
+// blocks of rows (at T = 64 a head is one diagonal tile, so this halves the
+// work). Skipped inner terms are exact zeros (the masked p and ds are stored
+// as 0), so skipping them leaves every sum as it was.
+enum class Causal {
+  kNone,
+  kColumns,   // C [queries, keys], scores: row r needs columns c ≤ r + diag
+  kInnerEnd,  // A [queries, keys]·B [keys, d]: row r needs inner k ≤ r + diag (p·v, ds·k)
+  kInnerBegin,  // A [keys, queries]·B [queries, d]: key row c needs inner k ≥ c − diag (pᵀ·dout)
+};
+
+// kR rows of C, rows i … i + kR − 1 of the product: whole vectors first, then
+// the columns left over one by one.
+template <size_t kR, bool kAccumulate, Causal kCausal, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void GemmRows(D d, size_t N, size_t K, const T* a, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                         const T* b, size_t ldb, T* c, size_t ldc) {
+                         const T* b, size_t ldb, T* c, size_t ldc, size_t i, int64_t diag) {
+  static_assert(kCausal == Causal::kNone || kCausal == Causal::kColumns || kAccumulate,
+                "a masked inner range adds nothing: only a sum into C may skip it");
   const size_t L = hn::Lanes(d);
+  const int64_t n = static_cast<int64_t>(N), k = static_cast<int64_t>(K);
+  // One past the last key the block's last row sees (kColumns, kInnerEnd).
+  const int64_t end = static_cast<int64_t>(i + kR) + diag;
+  if constexpr (kCausal == Causal::kColumns) {
+    // Whole vectors: the row kernels after the product mask the columns past each row's last.
+    const size_t visible = static_cast<size_t>(std::clamp<int64_t>(end, 0, n));
+    N = std::min(N, (visible + L - 1) / L * L);
+    if (N == 0) return;  // rows that see no key: the row kernels zero them
+  } else if constexpr (kCausal == Causal::kInnerEnd) {
+    K = static_cast<size_t>(std::clamp<int64_t>(end, 0, k));
+  } else if constexpr (kCausal == Causal::kInnerBegin) {
+    // The block's first key row is seen by the most queries: from i − diag on.
+    const size_t begin =
+        static_cast<size_t>(std::clamp<int64_t>(static_cast<int64_t>(i) - diag, 0, k));
+    a += begin * a_cs;
+    b += begin * ldb;
+    K -= begin;
+  }
   size_t j = 0;
   for (; j + kVecs * L <= N; j += kVecs * L)
     GemmBlock<kR, kVecs, kAccumulate>(d, K, a, a_rs, a_cs, b + j, ldb, c + j, ldc);
@@ -96,18 +131,22 @@ HWY_INLINE void GemmRows(D d, size_t N, size_t K, const T* a, ptrdiff_t a_rs, pt
     }
 }
 
-template <bool kAccumulate, typename T>
+// C (+)= A·B as in GemmBlock, skipping what the causal mask zeroes (diag: Causal).
+template <bool kAccumulate, Causal kCausal = Causal::kNone, typename T>
 void Gemm(size_t M, size_t N, size_t K, const T* a, ptrdiff_t a_rs, ptrdiff_t a_cs, const T* b,
-          size_t ldb, T* c, size_t ldc) {
+          size_t ldb, T* c, size_t ldc, int64_t diag = 0) {
   const hn::ScalableTag<T> d;
   size_t i = 0;
   for (; i + kRows <= M; i += kRows)
-    GemmRows<kRows, kAccumulate>(d, N, K, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc);
+    GemmRows<kRows, kAccumulate, kCausal>(d, N, K, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc,
+                                          ldc, i, diag);
   if constexpr (kRows > 4)
     for (; i + 4 <= M; i += 4)
-      GemmRows<4, kAccumulate>(d, N, K, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc);
+      GemmRows<4, kAccumulate, kCausal>(d, N, K, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc,
+                                        i, diag);
   for (; i < M; ++i)
-    GemmRows<1, kAccumulate>(d, N, K, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc);
+    GemmRows<1, kAccumulate, kCausal>(d, N, K, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc,
+                                      i, diag);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -233,7 +272,9 @@ void ForwardHead(HeadsView<T> out, T* lse, HeadsView<const T> q, HeadsView<const
     for (int64_t j0 = 0; j0 <= last_pos; j0 += kTile) {
       const size_t n = std::min<int64_t>(kTile, Tk - j0);
       // s = q_tile · k_tileᵀ   (m × kTile; columns past Tk read the zero padding)
-      Gemm<false>(m, kTile, dk, qh + i0 * q.token_stride, q.token_stride, 1, kt + j0, ld, s, kTile);
+      const int64_t diag = offset + i0 - j0;  // query row r sees key columns c ≤ r + diag
+      Gemm<false, Causal::kColumns>(m, kTile, dk, qh + i0 * q.token_stride, q.token_stride, 1,
+                                    kt + j0, ld, s, kTile, diag);
       for (size_t r = 0; r < m; ++r) {
         T* srow = s + r * kTile;
         const size_t valid = VisibleKeys(offset + i0 + static_cast<int64_t>(r), j0, n);
@@ -246,7 +287,8 @@ void ForwardHead(HeadsView<T> out, T* lse, HeadsView<const T> q, HeadsView<const
           for (size_t c = 0; c < dv; ++c) o[r * dv + c] *= alpha;
       }
       // o += p · v_tile   (m × dv)
-      Gemm<true>(m, dv, n, s, kTile, 1, vh + j0 * v.token_stride, v.token_stride, o, dv);
+      Gemm<true, Causal::kInnerEnd>(m, dv, n, s, kTile, 1, vh + j0 * v.token_stride, v.token_stride,
+                                    o, dv, diag);
     }
     for (size_t r = 0; r < m; ++r) {
       const T inv_sum = T(1) / row_sum[r];
@@ -337,19 +379,25 @@ void BackwardKvHead(HeadsView<T> dq, HeadsView<T> dk, HeadsView<T> dv, HeadsView
         const T* q_tile = qh + i0 * q.token_stride;
         const T* do_tile = doh + i0 * dout.token_stride;
         // s = q_tile · k_tileᵀ,  dp = dout_tile · v_tileᵀ   (m × kTile)
-        Gemm<false>(m, kTile, dkd, q_tile, q.token_stride, 1, w.kt.get() + j0, ld, p, kTile);
-        Gemm<false>(m, kTile, dvd, do_tile, dout.token_stride, 1, w.vt.get() + j0, ld, ds, kTile);
+        const int64_t diag = offset + i0 - j0;  // query row r sees key columns c ≤ r + diag
+        Gemm<false, Causal::kColumns>(m, kTile, dkd, q_tile, q.token_stride, 1, w.kt.get() + j0, ld,
+                                      p, kTile, diag);
+        Gemm<false, Causal::kColumns>(m, kTile, dvd, do_tile, dout.token_stride, 1, w.vt.get() + j0,
+                                      ld, ds, kTile, diag);
         for (size_t r = 0; r < m; ++r) {
           const int64_t i = i0 + static_cast<int64_t>(r);
           GradientRow(d, p + r * kTile, ds + r * kTile, VisibleKeys(offset + i, j0, n), scale,
                       lse_h[i], w.delta[g * Tq + i]);
         }
         // dv_tile += pᵀ · dout_tile,  dk_tile += dsᵀ · q_tile   (n × d; pᵀ read by strides)
-        Gemm<true>(n, dvd, m, p, 1, kTile, do_tile, dout.token_stride, dv_tile, dvd);
-        Gemm<true>(n, dkd, m, ds, 1, kTile, q_tile, q.token_stride, dk_tile, dkd);
+        Gemm<true, Causal::kInnerBegin>(n, dvd, m, p, 1, kTile, do_tile, dout.token_stride, dv_tile,
+                                        dvd, diag);
+        Gemm<true, Causal::kInnerBegin>(n, dkd, m, ds, 1, kTile, q_tile, q.token_stride, dk_tile,
+                                        dkd, diag);
         // dq_tile += ds · k_tile   (m × dk)
-        Gemm<true>(m, dkd, n, ds, kTile, 1, kh + j0 * k.token_stride, k.token_stride,
-                   dqh + i0 * dq.token_stride, dq.token_stride);
+        Gemm<true, Causal::kInnerEnd>(m, dkd, n, ds, kTile, 1, kh + j0 * k.token_stride,
+                                      k.token_stride, dqh + i0 * dq.token_stride, dq.token_stride,
+                                      diag);
       }
     }
     T* dkh = dk.data + b * dk.batch_stride + kvh * dk.head_stride;
