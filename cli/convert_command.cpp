@@ -9,6 +9,7 @@
 
 #include "attnlab/models/decoder.hpp"
 #include "attnlab/models/decoder_checkpoint.hpp"
+#include "attnlab/train/progress.hpp"
 #include "cli/commands.hpp"
 #include "cli/output_file.hpp"
 #include "cli/validators.hpp"
@@ -34,7 +35,15 @@ void run_convert(const ConvertOptions& o) {
     return safetensors_header_text(path).find("\"attnlab.decoder\"") != std::string::npos;
   });
   PackedAgreement packed;
-  const DecoderAgreement a = convert_checkpoint(o.checkpoint, o.out, o.seed, 0, format, &packed);
+  // The phases, as train shows its steps: on stdout, a line redrawn on a
+  // terminal and erased before the results, a line per phase otherwise
+  // (stderr stays for the one line of an error).
+  PhaseProgress progress(stdout, ProgressDisplay::draws_bar(stdout), "convert");
+  const DecoderAgreement a = convert_checkpoint(o.checkpoint, o.out, o.seed, 0, format, &packed,
+                                                [&](const std::string& phase) {
+                                                  if (!o.quiet) progress.start(phase);
+                                                });
+  progress.finish();
   if (o.quiet) return;
   const DecoderWeights w = read_decoder_weights(o.out);
   const ModelConfig& c = w.config;
@@ -86,7 +95,9 @@ void add_convert_command(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
   cmd->add_option("--seed", opts->seed, "Seed of the random prompt of the check (default 0)")
       ->check(kSeed);
-  cmd->add_flag("--quiet", opts->quiet, "Print nothing but errors");
+  cmd->add_flag("--quiet", opts->quiet,
+                "Print nothing but errors (else the phases on stdout: one line redrawn on a "
+                "terminal, a line each in a file or a pipe or under mpirun; then the results)");
   cmd->add_flag("--force", opts->force, "Replace --out even when attnlab convert did not write it");
   cmd->callback([opts] { run_convert(*opts); });
 }

@@ -119,7 +119,7 @@ void run_eval(const EvalOptions& o) {
   Trainer evaluator(*model, *data, settings);
   // Long on a large model: the batches count up on stderr (a bar on a
   // terminal, a line at each quarter otherwise); the result alone on stdout.
-  CountProgress progress(stderr, ProgressDisplay::is_terminal(stderr), "evaluating", o.batches);
+  CountProgress progress(stderr, ProgressDisplay::draws_bar(stderr), "evaluating", o.batches);
   const double loss =
       evaluator.evaluate(Split::kVal, [&](int64_t done, int64_t) { progress.update(done); });
   progress.finish();
@@ -127,8 +127,12 @@ void run_eval(const EvalOptions& o) {
              loss, std::exp(loss), bits_per_byte(loss, data->bytes_per_token(Split::kVal)),
              o.batches, o.batch_size, seq_len, data->tokenizer().describe());
   if (!o.by_position.empty()) {
+    CountProgress by_position(stderr, ProgressDisplay::draws_bar(stderr), "loss by position",
+                              o.batches);
     const std::vector<double> losses =
-        loss_by_position(*model, data->eval_batches(Split::kVal, o.batches, o.batch_size, seq_len));
+        loss_by_position(*model, data->eval_batches(Split::kVal, o.batches, o.batch_size, seq_len),
+                         [&](int64_t done, int64_t) { by_position.update(done); });
+    by_position.finish();
     write_loss_by_position(o.by_position, losses, trained_context, o.checkpoint);
     fmt::print("wrote {0}/loss_by_position.csv and {0}/loss_by_position.svg\n", o.by_position);
   }
@@ -140,7 +144,8 @@ void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand(
       "eval",
-      "Validation loss, perplexity and bits per byte (on stdout; the batches count up on stderr)");
+      "Validation loss, perplexity and bits per byte (on stdout; the batches count up on stderr: a "
+      "bar on a terminal, a line at each quarter in a file or a pipe or under mpirun)");
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Checkpoint (.safetensors) written by attnlab train, or a decoder checkpoint "
                   "of attnlab convert (evaluated through the decoder, as stored)")

@@ -84,11 +84,10 @@ void run_task_survey_command(const SurveyOptions& o, const TaskFlags& f, const C
   t.threads = o.threads;
   t.out_dir = o.out_dir;
   t.command_line = o.command_line;
-  if (!o.quiet)
-    t.note = [](const std::string& line) {
-      fmt::print("{}\n", line);
-      std::fflush(stdout);
-    };
+  if (!o.quiet) {
+    t.progress = stdout;
+    t.interactive = ProgressDisplay::draws_bar(stdout);
+  }
   set_num_threads(static_cast<int>(o.threads));
   const auto rows = run_task_survey(t);
   if (!o.quiet)
@@ -149,7 +148,7 @@ void add_survey_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--lr", f->lr, "recall/induction: peak learning rate (default 3e-3)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--variants", f->variants,
-                  "recall/induction: only these variants, e.g. mha,mqa (default: all)")
+                  "Only these variants, e.g. mha,mqa or gqa+moe with --experts (default: all)")
       ->delimiter(',');
   cmd->add_option("--out", o->out_dir,
                   "Output directory (default: survey; created with its parents; one holding "
@@ -158,12 +157,14 @@ void add_survey_command(CLI::App& app, const std::string& command_line) {
   cmd->add_flag("--force", *force,
                 "Write into --out even when it holds files attnlab survey did not write");
   cmd->add_flag("--quick", o->quick, "A tiny budget (60 steps) that finishes in about a minute");
-  cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
+  cmd->add_flag("--quiet", o->quiet,
+                "Print nothing but errors (else every phase's progress on stdout: a bar on a "
+                "terminal, plain lines in a file or a pipe or under mpirun)");
   cmd->callback([o, f, force, cmd] {
     usage_check(!o->top_k || o->experts, "--experts-per-token goes with --experts");
     if (f->task == "lm")
-      for (const char* flag : {"--pairs", "--copy-length", "--vocab", "--context", "--batch-size",
-                               "--lr", "--variants"})
+      for (const char* flag :
+           {"--pairs", "--copy-length", "--vocab", "--context", "--batch-size", "--lr"})
         ATTN_CHECK(!cmd->count(flag), "{} goes with --task recall or induction", flag);
     else
       ATTN_CHECK(!cmd->count("--data"), "--data goes with --task lm (the tasks make their own)");
@@ -179,8 +180,9 @@ void add_survey_command(CLI::App& app, const std::string& command_line) {
                    ? " (it is a run directory of attnlab train)"
                    : "");
     if (f->task != "lm") return run_task_survey_command(*o, *f, *cmd);
+    o->only = f->variants;
     o->exe = std::filesystem::read_symlink("/proc/self/exe").string();
-    o->interactive = ProgressDisplay::stdout_is_terminal();
+    o->interactive = ProgressDisplay::draws_bar(stdout);
     const auto rows = run_survey(*o);
     if (!o->quiet)
       fmt::print("wrote {}/survey.md, survey.csv and 6 charts ({} variants)\n", o->out_dir,
@@ -202,8 +204,13 @@ void add_survey_command(CLI::App& app, const std::string& command_line) {
   worker->add_option("--prompt-tokens", d->prompt_tokens);
   worker->add_option("--tokens", d->tokens);
   worker->callback([d] {
+    // "generated k/n" on stdout (a pipe to the survey) after each generation.
     const DecodeMeasurement m =
-        measure_decode(d->checkpoint, d->prompt_tokens, d->tokens, d->threads);
+        measure_decode(d->checkpoint, d->prompt_tokens, d->tokens, d->threads, kSurveyDecodeRepeats,
+                       [](int64_t done, int64_t n) {
+                         fmt::print("generated {}/{}\n", done, n);
+                         std::fflush(stdout);
+                       });
     nlohmann::json j;
     j["tokens_per_s"] = m.tokens_per_s;
     j["tokens_per_s_spread"] = m.tokens_per_s_spread;

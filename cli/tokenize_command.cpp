@@ -55,7 +55,7 @@ class ByteProgress {
 
 void run_tokenize(const TokenizeCommandOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  ByteProgress bar(ProgressDisplay::stdout_is_terminal());
+  ByteProgress bar(ProgressDisplay::draws_bar(stdout));
   TokenizeProgress progress;
   if (!o.quiet) {
     progress.stage = [&](const std::string& s) {

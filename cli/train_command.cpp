@@ -146,7 +146,7 @@ void train(CLI::App& cmd, TrainOptions& o, Communicator& ranks) {
   // Progress and evaluations on stdout (survey reads them from its runs);
   // warnings, errors and the interrupt's resume command on stderr.
   RunOutput output{
-      .interactive = ProgressDisplay::stdout_is_terminal(), .quiet = o.quiet, .stream = stdout};
+      .interactive = ProgressDisplay::draws_bar(stdout), .quiet = o.quiet, .stream = stdout};
   // Ctrl-C or SIGTERM: the step in progress ends, last.safetensors is written,
   // and the run stops with the command that continues it.
   const StopOnSignal stop;
@@ -334,7 +334,9 @@ void add_train_command(CLI::App& app) {
                   "SIGTERM ends the step in progress, writes it and exits 130; a second Ctrl-C "
                   "aborts at once")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
-  cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
+  cmd->add_flag("--quiet", o->quiet,
+                "Print nothing but errors (else progress on stdout: a bar on a terminal, plain "
+                "lines in a file or a pipe or under mpirun)");
   cmd->callback([cmd, o] { run_train(*cmd, *o); });
 }
 

@@ -375,8 +375,13 @@ PackedAgreement check_packed_decoder(const LanguageModel& model, const DecoderWe
 
 DecoderAgreement convert_checkpoint(const std::string& in, const std::string& out, uint64_t seed,
                                     double tolerance, WeightFormat format,
-                                    PackedAgreement* packed_check) {
+                                    PackedAgreement* packed_check,
+                                    const std::function<void(const std::string&)>& on_phase) {
+  auto phase = [&](const std::string& what) {
+    if (on_phase) on_phase(what);
+  };
   if (tolerance == 0) tolerance = 1e-4;
+  phase("reading " + in);
   const SafetensorsFile file = read_safetensors(in);
   auto format_it = file.metadata.find("format");
   ATTN_CHECK(format_it == file.metadata.end() || format_it->second != kDecoderFormat,
@@ -387,16 +392,20 @@ DecoderAgreement convert_checkpoint(const std::string& in, const std::string& ou
   // Check in f32, the precision the decoder file holds and decoding runs in.
   const auto model = load_model(ck, DType::F32);
   model->eval();
+  phase("checking the decoder against the training forward");
   const DecoderAgreement a = check_decoder_agreement(*model, weights, seed, tolerance);
   std::map<std::string, std::string> meta{
       {"decoder.source", in},
       {"decoder.max_relative_error", fmt::format("{:.3g}", a.max_relative_error)}};
   if (format != WeightFormat::F32) {
+    phase(fmt::format("storing the matrices in {} and checking that decoder",
+                      weight_format_name(format)));
     pack_decoder_weights(weights, format);
     const PackedAgreement pa = check_packed_decoder(*model, weights, seed);
     meta["decoder.rounding_error"] = fmt::format("{:.3g}", pa.rounding_error);
     if (packed_check) *packed_check = pa;
   }
+  phase("writing " + out);
   write_decoder_checkpoint(out, weights, meta);
   return a;
 }

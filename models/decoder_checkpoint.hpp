@@ -39,6 +39,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -143,10 +144,11 @@ PackedAgreement check_packed_decoder(const LanguageModel& model, const DecoderWe
 // absorbs, checks agreement with the training forward in f32 (tolerance
 // 1e-4 when 0), stores the matrices in `format` and checks that decoder too
 // (check_packed_decoder, its results into *packed_check when given), and only
-// then writes `out`.
-DecoderAgreement convert_checkpoint(const std::string& in, const std::string& out,
-                                    uint64_t seed = 0, double tolerance = 0,
-                                    WeightFormat format = WeightFormat::F32,
-                                    PackedAgreement* packed_check = nullptr);
+// then writes `out`. on_phase(what) is called as each of these starts, if
+// given (a caller's progress display).
+DecoderAgreement convert_checkpoint(
+    const std::string& in, const std::string& out, uint64_t seed = 0, double tolerance = 0,
+    WeightFormat format = WeightFormat::F32, PackedAgreement* packed_check = nullptr,
+    const std::function<void(const std::string& phase)>& on_phase = {});
 
 }  // namespace attnlab

@@ -4,11 +4,12 @@
 
 namespace attnlab {
 
-std::vector<double> loss_by_position(LanguageModel& model, const std::vector<Batch>& batches) {
+std::vector<double> loss_by_position(LanguageModel& model, const std::vector<Batch>& batches,
+                                     const std::function<void(int64_t, int64_t)>& on_batch) {
   ATTN_CHECK(!batches.empty(), "loss by position needs at least one batch");
   const int64_t T = batches.front().seq_len;
   std::vector<double> total(static_cast<size_t>(T), 0.0);
-  int64_t rows = 0;
+  int64_t rows = 0, done = 0;
   model.eval();
   {
     NoGradGuard no_grad;
@@ -21,6 +22,7 @@ std::vector<double> loss_by_position(LanguageModel& model, const std::vector<Bat
       for (int64_t t = 0; t < T; ++t)
         total[static_cast<size_t>(t)] -= per_t[static_cast<size_t>(t)];
       rows += b.batch_size;
+      if (on_batch) on_batch(++done, static_cast<int64_t>(batches.size()));
     }
   }
   model.train();

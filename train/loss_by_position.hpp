@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "attnlab/models/config.hpp"
@@ -15,8 +16,11 @@ namespace attnlab {
 
 // Mean over the batches' rows of −log p(target | inputs[0..t]) at each t
 // (nats per token), with the model in eval mode and no tape. Every batch has
-// the same T, which the model's max_seq_len must allow.
-std::vector<double> loss_by_position(LanguageModel& model, const std::vector<Batch>& batches);
+// the same T, which the model's max_seq_len must allow. on_batch(done, total)
+// is called after each batch, if given (a caller's progress display).
+std::vector<double> loss_by_position(
+    LanguageModel& model, const std::vector<Batch>& batches,
+    const std::function<void(int64_t done, int64_t total)>& on_batch = {});
 
 // The config with its context stretched to seq_len tokens when that is longer
 // (RoPE rotates any position and no weight depends on max_seq_len, so the same

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "attnlab/train/communicator.hpp"
+
 namespace attnlab {
 
 ProgressDisplay::ProgressDisplay(std::FILE* out, int64_t total_steps, bool interactive,
@@ -17,8 +19,8 @@ ProgressDisplay::ProgressDisplay(std::FILE* out, int64_t total_steps, bool inter
       interactive_(interactive),
       every_(every) {}
 
-bool ProgressDisplay::stdout_is_terminal() {
-  return is_terminal(stdout);
+bool ProgressDisplay::draws_bar(std::FILE* stream) {
+  return is_terminal(stream) && launched_ranks() == 0;
 }
 
 bool ProgressDisplay::is_terminal(std::FILE* stream) {
@@ -41,9 +43,10 @@ void ProgressDisplay::update(int64_t step, double loss, double tokens_per_s, dou
   if (interactive_) {
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(kWidth * std::min<int64_t>(step, total_) / total_);
-    fmt::print(out_, "\r[{}{}] step {}/{}  loss {:.4f}  {} tok/s  {} left\033[K",
-               std::string(filled, '#'), std::string(kWidth - filled, '-'), step, total_, loss,
-               rate(tokens_per_s), format_duration(seconds_left));
+    fmt::print(out_, "\r[{}{}] step {}/{}  loss {:.4f}  {}{} left\033[K", std::string(filled, '#'),
+               std::string(kWidth - filled, '-'), step, total_, loss,
+               tokens_per_s > 0 ? rate(tokens_per_s) + " tok/s  " : "",
+               format_duration(seconds_left));
     std::fflush(out_);
     drawn_ = true;
   } else if (step % every_ == 0 || step == total_ || step == 1) {
@@ -86,6 +89,24 @@ void CountProgress::update(int64_t done) {
 }
 
 void CountProgress::finish() {
+  if (interactive_ && drawn_) fmt::print(out_, "\r\033[K");
+  std::fflush(out_);
+  drawn_ = false;
+}
+
+PhaseProgress::PhaseProgress(std::FILE* out, bool interactive, std::string what)
+    : out_(out), interactive_(interactive), what_(std::move(what)) {}
+
+void PhaseProgress::start(const std::string& phase) {
+  if (interactive_)
+    fmt::print(out_, "\r{}: {}…\033[K", what_, phase);
+  else
+    fmt::print(out_, "{}: {}\n", what_, phase);
+  drawn_ = interactive_;
+  std::fflush(out_);
+}
+
+void PhaseProgress::finish() {
   if (interactive_ && drawn_) fmt::print(out_, "\r\033[K");
   std::fflush(out_);
   drawn_ = false;

@@ -16,12 +16,18 @@ class ProgressDisplay {
  public:
   // interactive: redraw one line; otherwise print a line every `every` steps.
   ProgressDisplay(std::FILE* out, int64_t total_steps, bool interactive, int64_t every = 100);
+  // tokens_per_s ≤ 0: no rate shown (a survey's bar spans several runs).
   void update(int64_t step, double loss, double tokens_per_s, double seconds_left);
   // A message on a line of its own (an evaluation), without breaking the bar.
   void note(const std::string& line);
   void finish();
 
-  static bool stdout_is_terminal();
+  // Whether progress on `stream` is drawn as a bar: the stream is a terminal
+  // and this process was not started by mpirun. Open MPI gives every rank a
+  // pseudo-terminal whatever mpirun's own output is, so a rank's bar would
+  // land in a log file as carriage returns and escape codes; under an MPI
+  // launcher progress is plain lines.
+  static bool draws_bar(std::FILE* stream);
   static bool is_terminal(std::FILE* stream);
   static std::string format_duration(double seconds);  // "1:05", "1:02:03"
 
@@ -47,6 +53,25 @@ class CountProgress {
   bool interactive_;
   std::string what_;
   int64_t total_, quarter_ = 0;
+  bool drawn_ = false;
+};
+
+// The phases of a short piece of work (convert: read, check, write): on a
+// terminal one line redrawn with the phase under way, "convert: checking …",
+// erased when done; otherwise a line per phase.
+class PhaseProgress {
+ public:
+  PhaseProgress(std::FILE* out, bool interactive, std::string what);
+  ~PhaseProgress() { finish(); }  // an error message then starts on a clean line
+  PhaseProgress(const PhaseProgress&) = delete;
+  PhaseProgress& operator=(const PhaseProgress&) = delete;
+  void start(const std::string& phase);
+  void finish();  // erases the redrawn line
+
+ private:
+  std::FILE* out_;
+  bool interactive_;
+  std::string what_;
   bool drawn_ = false;
 };
 

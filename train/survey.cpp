@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "attnlab/models/atomic_file.hpp"
 #include "attnlab/models/checkpoint.hpp"
@@ -118,8 +119,8 @@ struct LengthLosses {
   std::vector<double> by_position_4x;
 };
 
-LengthLosses length_losses(const std::string& checkpoint, const TrainingData& data,
-                           int64_t batches) {
+LengthLosses length_losses(const std::string& checkpoint, const TrainingData& data, int64_t batches,
+                           CountProgress* progress) {
   Checkpoint ck = read_checkpoint(checkpoint);
   const int64_t T = ck.config.max_seq_len;
   ck.config = with_context_of_at_least(ck.config, 4 * T);
@@ -129,8 +130,10 @@ LengthLosses length_losses(const std::string& checkpoint, const TrainingData& da
   for (size_t i = 0; i < 3; ++i) {
     const int64_t len = multiples[i] * T;
     if (data.size(Split::kVal) < len + 2) break;
-    const std::vector<double> losses =
-        loss_by_position(*model, data.eval_batches(Split::kVal, batches, 4, len));
+    const std::vector<double> losses = loss_by_position(
+        *model, data.eval_batches(Split::kVal, batches, 4, len), [&](int64_t done, int64_t) {
+          if (progress) progress->update(static_cast<int64_t>(i) * batches + done);
+        });
     out.at[i] = mean(losses);
     if (multiples[i] == 4) out.by_position_4x = losses;
   }
@@ -182,7 +185,8 @@ std::string table_csv(const std::vector<SurveyRow>& rows) {
 }  // namespace
 
 DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_tokens,
-                                 int64_t tokens, int64_t threads, int64_t repeats) {
+                                 int64_t tokens, int64_t threads, int64_t repeats,
+                                 const std::function<void(int64_t, int64_t)>& on_generated) {
   ThreadCountTuner pool(static_cast<int>(threads));  // 0: every core or one, the faster
   const DecoderWeights weights = read_decoder_weights(checkpoint);
   Decoder decoder(weights, DType::F32, {.batch = 1});
@@ -199,13 +203,16 @@ DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_t
   options.threads = &pool;
   // Warm up once (first-touch of buffers, dispatch), then time `repeats`
   // times: one timing on a shared machine can be off by a factor of four.
+  repeats = std::max<int64_t>(repeats, 1);
   generate(decoder, prompt, options);
+  if (on_generated) on_generated(1, repeats + 1);
   std::vector<double> rates;
   int64_t cache_bytes = 0;
-  for (int64_t i = 0; i < std::max<int64_t>(repeats, 1); ++i) {
+  for (int64_t i = 0; i < repeats; ++i) {
     const GenerateResult r = generate(decoder, prompt, options);
     rates.push_back(r.tokens_per_second());
     cache_bytes = r.cache_bytes;
+    if (on_generated) on_generated(i + 2, repeats + 1);
   }
   return {median(rates), half_iqr(rates), cache_bytes};
 }
@@ -216,7 +223,7 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
   const int64_t steps = o.quick ? std::min<int64_t>(o.steps, 60) : o.steps;
   const int64_t eval_every = o.quick ? 20 : std::max<int64_t>(steps / 20, 1);
   const int64_t eval_batches = o.quick ? 10 : 100;
-  const std::vector<SurveyVariant> variants = survey_variants(o.experts.has_value());
+  const std::vector<SurveyVariant> variants = survey_variants(o.experts.has_value(), o.only);
 
   // The corpus first, as every run will read it (the preset's whole context):
   // one that they would all refuse is refused here, naming the file, before
@@ -231,6 +238,14 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
   ProgressDisplay progress(stdout, total_runs * steps, o.interactive, 1);  // quiet = false asks
   const auto start = std::chrono::steady_clock::now();
   int64_t runs_done = 0;
+  LoadSamples load;
+  // A phase after training (the length evaluation, the decode timing): a bar
+  // on a terminal, a line at each quarter otherwise; nothing when quiet.
+  auto phase = [&](const std::string& what, int64_t total) {
+    std::optional<CountProgress> p;
+    if (!o.quiet) p.emplace(stdout, o.interactive, what, total);
+    return p;
+  };
 
   std::vector<SurveyRow> rows;
   std::vector<LineSeries> curves;
@@ -303,13 +318,19 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
         }
       });
       check_child(trained, "training " + label);
+      load.sample();
       const RunResult r = read_run(dir);
       finals.push_back(r.final_val);
       bests.push_back(r.best_val);
       train_rates.push_back(r.train_tokens_per_s);
       train_spreads.push_back(r.train_tokens_per_s_spread);
+      const int64_t length_batches = o.quick ? 2 : 25;
+      std::optional<CountProgress> lengthening =
+          phase(label + ": val loss at 1×, 2×, 4× the context", 3 * length_batches);
       const LengthLosses lengths =
-          length_losses((fs::path(dir) / "best.safetensors").string(), *data, o.quick ? 2 : 25);
+          length_losses((fs::path(dir) / "best.safetensors").string(), *data, length_batches,
+                        lengthening ? &*lengthening : nullptr);
+      if (lengthening) lengthening->finish();
       for (size_t i = 0; i < 3; ++i) at_length[i].push_back(lengths.at[i]);
       if (row.loss_by_position_4x.empty())
         row.loss_by_position_4x.assign(lengths.by_position_4x.size(), 0.0);
@@ -318,13 +339,22 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
       train_peaks.push_back(trained.peak_mib);
       for (auto [step, val] : r.val_curve) curve[step].push_back(val);
 
+      // The decoding child says "generated k/n" after each generation.
       const std::string result = (fs::path(dir) / "decode.json").string();
-      const Child decoded =
-          run_child(o.exe,
-                    {"survey-decode", "--checkpoint", (fs::path(dir) / "best.safetensors").string(),
-                     "--result", result, "--threads", std::to_string(o.threads)},
-                    {});
+      std::optional<CountProgress> timing =
+          phase(label + ": timing decoding", kSurveyDecodeRepeats + 1);
+      const Child decoded = run_child(
+          o.exe,
+          {"survey-decode", "--checkpoint", (fs::path(dir) / "best.safetensors").string(),
+           "--result", result, "--threads", std::to_string(o.threads)},
+          [&](const std::string& line) {
+            int64_t done = 0, total = 0;
+            if (timing && std::sscanf(line.c_str(), "generated %ld/%ld", &done, &total) == 2)
+              timing->update(done);
+          });
+      if (timing) timing->finish();
       check_child(decoded, "decoding " + label);
+      load.sample();
       std::ifstream in(result);
       const nlohmann::json j = nlohmann::json::parse(in);
       decode_rates.push_back(j.at("tokens_per_s").get<double>());
@@ -363,12 +393,14 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
   const fs::path out(o.out_dir);
   const std::string header = fmt::format(
       "# attnlab attention survey\n\n"
-      "Command: `{}`\n\nDate: {}\n\nMachine: {}\n\n"
+      "Command: `{}`\n\nDate: {}\n\nMachine: {}{}\n\n"
       "Preset `{}`, {} steps, {} seed(s), the same data order and schedule for every variant. "
       "Validation loss is the mean cross-entropy (nats per token) over {} fixed validation "
       "batches{}; bits/byte is the same loss per byte of UTF-8 text, loss · tokens / (ln 2 · "
       "bytes), which compares tokenizers.\n\n",
-      o.command_line, now_utc(), machine_line(), o.preset, steps, o.seeds, eval_batches,
+      o.command_line, now_utc(), machine_line(),
+      load.describe().empty() ? "" : "; " + load.describe() + " (1-minute average, as runs ended)",
+      o.preset, steps, o.seeds, eval_batches,
       o.seeds > 1 ? " (mean ± standard deviation over seeds)" : "");
   write_file_atomically(
       (out / "survey.md").string(),
@@ -382,7 +414,7 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
           "![KV cache](kv_cache.svg) ![training throughput](train_throughput.svg) "
           "![decode throughput](decode_throughput.svg)\n");
   write_file_atomically((out / "survey.csv").string(), table_csv(rows));
-  const std::string subtitle = chart_subtitle(o.threads);
+  const std::string subtitle = chart_subtitle(o.threads, load);
   auto labels = [&](std::string title, std::string x, std::string y) {
     ChartLabels l{std::move(title), std::move(x), std::move(y)};
     l.subtitle = subtitle;

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,7 +28,8 @@ struct SurveyOptions {
   int64_t steps = 2000;
   std::optional<int64_t> experts;  // also train MoE versions with E experts
   std::optional<int64_t> top_k;
-  int64_t seeds = 1;  // seeds 1337, 1338, …; mean ± spread when > 1
+  std::vector<std::string> only;  // train only these variants ("mha", "mqa+moe", …); empty: all
+  int64_t seeds = 1;              // seeds 1337, 1338, …; mean ± spread when > 1
   std::string out_dir = "survey";
   bool quick = false;  // tiny budget: a minute end to end, for trying it out
   std::string data_path;
@@ -59,12 +61,16 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& options);
 
 // What a decoding child measures: batch 1, a fixed prompt prefilled, then
 // `tokens` greedy steps, timed `repeats` times after a warm-up: the median
-// and half the interquartile range of the rates.
+// and half the interquartile range of the rates. on_generated(done, total)
+// is called after each generation, the warm-up included, if given.
+constexpr int64_t kSurveyDecodeRepeats = 5;  // the survey's timed generations per checkpoint
 struct DecodeMeasurement {
   double tokens_per_s = 0, tokens_per_s_spread = 0;
   int64_t cache_bytes = 0;
 };
-DecodeMeasurement measure_decode(const std::string& checkpoint, int64_t prompt_tokens,
-                                 int64_t tokens, int64_t threads, int64_t repeats = 5);
+DecodeMeasurement measure_decode(
+    const std::string& checkpoint, int64_t prompt_tokens, int64_t tokens, int64_t threads,
+    int64_t repeats = kSurveyDecodeRepeats,
+    const std::function<void(int64_t done, int64_t total)>& on_generated = {});
 
 }  // namespace attnlab

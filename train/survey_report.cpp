@@ -9,6 +9,8 @@
 #include <ctime>
 #include <fstream>
 
+#include "attnlab/tensor/error.hpp"
+
 namespace attnlab {
 
 double mean(const std::vector<double>& v) {
@@ -61,17 +63,40 @@ std::string now_utc() {
   return buf;
 }
 
-std::string chart_subtitle(int64_t threads) {
-  return fmt::format("{}; {} thread(s) per run; {}", machine_line(),
-                     threads > 0 ? std::to_string(threads) : "all", now_utc());
+void LoadSamples::sample() {
+  std::ifstream in("/proc/loadavg");
+  double one_minute = 0;
+  if (in >> one_minute) samples_.push_back(one_minute);
 }
 
-std::vector<SurveyVariant> survey_variants(bool with_moe) {
-  std::vector<SurveyVariant> variants;
-  for (const char* a : {"mha", "gqa", "mqa", "mla"}) variants.push_back({a, a, false});
+std::string LoadSamples::describe() const {
+  if (samples_.empty()) return "";
+  const auto [lo, hi] = std::minmax_element(samples_.begin(), samples_.end());
+  return fmt::format("load {:.1f} ({:.1f}–{:.1f})", mean(samples_), *lo, *hi);
+}
+
+std::string chart_subtitle(int64_t threads, const LoadSamples& load) {
+  const std::string l = load.describe();
+  return fmt::format("{}; {} thread(s) per run; {}{}", machine_line(),
+                     threads > 0 ? std::to_string(threads) : "all", l.empty() ? "" : l + "; ",
+                     now_utc());
+}
+
+std::vector<SurveyVariant> survey_variants(bool with_moe, const std::vector<std::string>& only) {
+  std::vector<SurveyVariant> all;
+  for (const char* a : {"mha", "gqa", "mqa", "mla"}) all.push_back({a, a, false});
   if (with_moe)
     for (const char* a : {"mha", "gqa", "mqa", "mla"})
-      variants.push_back({std::string(a) + "+moe", a, true});
+      all.push_back({std::string(a) + "+moe", a, true});
+  for (const std::string& name : only)
+    ATTN_CHECK(std::any_of(all.begin(), all.end(), [&](const auto& v) { return v.name == name; }),
+               "--variants: {} is not one of the survey's variants (mha, gqa, mqa, mla, and with "
+               "--experts mha+moe, gqa+moe, mqa+moe, mla+moe)",
+               name);
+  if (only.empty()) return all;
+  std::vector<SurveyVariant> variants;
+  for (const SurveyVariant& v : all)
+    if (std::find(only.begin(), only.end(), v.name) != only.end()) variants.push_back(v);
   return variants;
 }
 

@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "attnlab/models/atomic_file.hpp"
 #include "attnlab/models/config.hpp"
+#include "attnlab/train/progress.hpp"
 #include "attnlab/train/survey_report.hpp"
 #include "attnlab/train/svg_chart.hpp"
 
@@ -47,11 +50,11 @@ int64_t most_telling_size(const std::vector<TaskSurveyRow>& rows,
 }
 
 void write_report(const TaskSurveyOptions& o, const std::vector<TaskSurveyRow>& rows,
-                  const std::vector<SurveyVariant>& variants) {
+                  const std::vector<SurveyVariant>& variants, const LoadSamples& load) {
   const fs::path out(o.out_dir);
   const SyntheticTask& t = o.task;
   const std::string axis = t.size_name();
-  const std::string subtitle = chart_subtitle(o.threads);
+  const std::string subtitle = chart_subtitle(o.threads, load);
 
   // survey.csv: a row per variant and setting.
   std::string csv = fmt::format(
@@ -68,8 +71,9 @@ void write_report(const TaskSurveyOptions& o, const std::vector<TaskSurveyRow>& 
 
   // survey.md: accuracy per variant (rows) and setting (columns).
   std::string md = fmt::format(
-      "# attnlab attention survey: {} task\n\nCommand: `{}`\n\nDate: {}\n\nMachine: {}\n\n",
-      t.name(), o.command_line, now_utc(), machine_line());
+      "# attnlab attention survey: {} task\n\nCommand: `{}`\n\nDate: {}\n\nMachine: {}{}\n\n",
+      t.name(), o.command_line, now_utc(), machine_line(),
+      load.describe().empty() ? "" : "; " + load.describe() + " (1-minute average, as runs ended)");
   md += fmt::format(
       "Preset `{}` (context {}, vocabulary {}), {} steps of {} sequences, lr {}, {} seed(s); "
       "every variant sees the same sequences in the same order. Accuracy: the share of answers "
@@ -166,13 +170,7 @@ std::vector<TaskSurveyRow> run_task_survey(const TaskSurveyOptions& o) {
     t.size = size;
     t.validate();
   }
-  std::vector<SurveyVariant> variants;
-  for (const SurveyVariant& v : survey_variants(o.experts.has_value()))
-    if (o.only.empty() || std::find(o.only.begin(), o.only.end(), v.name) != o.only.end())
-      variants.push_back(v);
-  ATTN_CHECK(!variants.empty(),
-             "--variants names none of the survey's variants (mha, gqa, mqa, "
-             "mla, and with --experts mha+moe, …)");
+  const std::vector<SurveyVariant> variants = survey_variants(o.experts.has_value(), o.only);
   for (const SurveyVariant& v : variants) task_model(o, v);
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
@@ -181,6 +179,11 @@ std::vector<TaskSurveyRow> run_task_survey(const TaskSurveyOptions& o) {
   std::vector<TaskSurveyRow> rows;
   const int64_t total = static_cast<int64_t>(variants.size() * o.sizes.size()) * o.seeds;
   int64_t done = 0;
+  const int64_t steps = o.train.steps;
+  std::optional<ProgressDisplay> bar;
+  if (o.progress) bar.emplace(o.progress, total * steps, o.interactive);
+  const auto start = std::chrono::steady_clock::now();
+  LoadSamples load;
   for (const SurveyVariant& v : variants) {
     const ModelConfig config = task_model(o, v);
     for (int64_t size : o.sizes) {
@@ -199,7 +202,20 @@ std::vector<TaskSurveyRow> run_task_survey(const TaskSurveyOptions& o) {
       for (int64_t s = 0; s < o.seeds; ++s) {
         TaskTrainOptions train = o.train;
         train.seed = 1337 + static_cast<uint64_t>(s);
-        const TaskRunResult r = train_on_task(config, t, train);
+        const std::string label = fmt::format("[{}/{}] {} {}, {} {}, seed {}", done + 1, total,
+                                              t.name(), v.name, size, t.size_name(), train.seed);
+        const TaskRunResult r = train_on_task(config, t, train, [&](int64_t step, double loss) {
+          if (!bar) return;
+          const double elapsed =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          const double at = static_cast<double>(done * steps + step);
+          const double left = elapsed / at * (static_cast<double>(total * steps) - at);
+          if (o.interactive)
+            bar->update(done * steps + step, loss, 0, left);
+          else if (step % std::max<int64_t>(steps / 5, 1) == 0)
+            bar->note(fmt::format("{}: step {}/{}, answer loss {:.4f}, survey {} left", label, step,
+                                  steps, loss, ProgressDisplay::format_duration(left)));
+        });
         acc.push_back(r.score.accuracy);
         seq_acc.push_back(r.score.sequence_accuracy);
         loss.push_back(r.score.answer_loss);
@@ -208,10 +224,10 @@ std::vector<TaskSurveyRow> run_task_survey(const TaskSurveyOptions& o) {
         for (size_t j = 0; j < row.accuracy_by_answer.size(); ++j)
           row.accuracy_by_answer[j] += r.score.accuracy_by_answer[j] / static_cast<double>(o.seeds);
         ++done;
-        if (o.note)
-          o.note(fmt::format("[{}/{}] {} {}, {} {}, seed {}: accuracy {:.3f}, answer loss {:.3f}",
-                             done, total, t.name(), v.name, size, t.size_name(), train.seed,
-                             r.score.accuracy, r.score.answer_loss));
+        load.sample();
+        if (bar)
+          bar->note(fmt::format("{}: accuracy {:.3f}, answer loss {:.3f}", label, r.score.accuracy,
+                                r.score.answer_loss));
       }
       row.accuracy = mean(acc);
       row.accuracy_spread = spread(acc);
@@ -222,7 +238,8 @@ std::vector<TaskSurveyRow> run_task_survey(const TaskSurveyOptions& o) {
       rows.push_back(row);
     }
   }
-  write_report(o, rows, variants);
+  if (bar) bar->finish();
+  write_report(o, rows, variants, load);
   return rows;
 }
 

@@ -12,7 +12,7 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,7 +33,11 @@ struct TaskSurveyOptions {
   int64_t threads = 0;  // as shown in the report (the caller sets the pool)
   std::string out_dir = "survey";
   std::string command_line;
-  std::function<void(const std::string&)> note;  // one line per finished run, if given
+  // Progress, when given a stream: on a terminal (interactive) one bar over
+  // the whole sweep, redrawn; otherwise a plain line every fifth of a run. A
+  // line per finished run either way.
+  std::FILE* progress = nullptr;
+  bool interactive = false;
 };
 
 struct TaskSurveyRow {

@@ -181,7 +181,10 @@ TEST_CASE("survey refuses task flags that do not fit") {
             "recall with 40 pairs needs 40 distinct keys"},
            {{"survey", "--task", "induction", "--copy-length", "40"},
             "needs a context of at least 79"},
-           {{"survey", "--task", "recall", "--variants", "xla"}, "--variants names none"}}) {
+           {{"survey", "--task", "recall", "--variants", "xla"},
+            "--variants: xla is not one of the survey's variants"},
+           {{"survey", "--variants", "mha,mqa+moe"},
+            "--variants: mqa+moe is not one of the survey's variants"}}) {
     TempDir dir("attnlab-survey-refused");
     std::vector<std::string> args = row.args;
     args.insert(args.end(), {"--out", dir.file("out")});
