@@ -75,7 +75,14 @@ int64_t eval_context(const EvalOptions& o, const ModelConfig& trained) {
 void write_loss_by_position(const std::string& dir, const std::vector<double>& losses,
                             int64_t trained_context, const std::string& checkpoint) {
   std::string csv = "position,loss\n";
-  LineSeries curve{.name = "val loss", .points = {}, .spread = {}, .style = {}};
+  // The legend gives the mean (the val loss at this length) and, as every
+  // curve's end is labelled with its value, the loss at the last position.
+  double mean = 0;
+  for (double l : losses) mean += l / static_cast<double>(losses.size());
+  LineSeries curve{.name = fmt::format("mean {:.3f}; last position", mean),
+                   .points = {},
+                   .spread = {},
+                   .style = {}};
   for (size_t t = 0; t < losses.size(); ++t) {
     csv += fmt::format("{},{:.6f}\n", t, losses[t]);
     curve.points.emplace_back(static_cast<double>(t), losses[t]);

@@ -381,7 +381,6 @@ DecoderAgreement convert_checkpoint(const std::string& in, const std::string& ou
     if (on_phase) on_phase(what);
   };
   if (tolerance == 0) tolerance = 1e-4;
-  phase("reading " + in);
   const SafetensorsFile file = read_safetensors(in);
   auto format_it = file.metadata.find("format");
   ATTN_CHECK(format_it == file.metadata.end() || format_it->second != kDecoderFormat,

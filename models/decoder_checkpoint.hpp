@@ -144,8 +144,9 @@ PackedAgreement check_packed_decoder(const LanguageModel& model, const DecoderWe
 // absorbs, checks agreement with the training forward in f32 (tolerance
 // 1e-4 when 0), stores the matrices in `format` and checks that decoder too
 // (check_packed_decoder, its results into *packed_check when given), and only
-// then writes `out`. on_phase(what) is called as each of these starts, if
-// given (a caller's progress display).
+// then writes `out`. on_phase(what) is called as each check and the writing
+// start, if given (a caller's progress display; reading, where bad input is
+// refused, says nothing).
 DecoderAgreement convert_checkpoint(
     const std::string& in, const std::string& out, uint64_t seed = 0, double tolerance = 0,
     WeightFormat format = WeightFormat::F32, PackedAgreement* packed_check = nullptr,

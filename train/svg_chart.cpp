@@ -156,6 +156,20 @@ std::string format_number(double v, int significant) {
   return fmt::format("{:.{}g}", v, digits(a));
 }
 
+std::string format_with_spread(double value, double spread, int significant) {
+  if (!std::isfinite(value) || !std::isfinite(spread)) return fmt::format("{} ± {}", value, spread);
+  const double a = std::abs(value);
+  const double scale = a >= 999.5e3 ? 1e6 : a >= 999.5 ? 1e3 : 1;
+  const char* suffix = scale == 1e6 ? "M" : scale == 1e3 ? "k" : "";
+  const double v = value / scale, s = std::abs(spread) / scale;
+  const int whole =
+      std::abs(v) >= 1 ? static_cast<int>(std::floor(std::log10(std::abs(v)))) + 1 : 1;
+  int decimals = std::max(significant - whole, 0);
+  if (s > 0) decimals = std::max(decimals, -static_cast<int>(std::floor(std::log10(s))));
+  decimals = std::min(decimals, 6);
+  return fmt::format("{:.{}f}{} ± {:.{}f}{}", v, decimals, suffix, s, decimals, suffix);
+}
+
 std::vector<double> nice_ticks(double lo, double hi, int count) {
   if (!(hi > lo)) hi = lo + (lo == 0 ? 1 : std::abs(lo) * 0.1);
   const double raw = (hi - lo) / std::max(count, 1);
@@ -307,8 +321,7 @@ std::string bar_chart_svg(const std::vector<Bar>& bars, const ChartLabels& label
       label_y = std::min(label_y, y(b.value + b.spread) - 5);
     }
     const std::string value =
-        b.spread > 0 ? fmt::format("{} ± {}", format_number(b.value), format_number(b.spread))
-                     : format_number(b.value);
+        b.spread > 0 ? format_with_spread(b.value, b.spread) : format_number(b.value);
     svg += fmt::format(
         "<text class=\"value\" x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", cx,
         label_y, xml_escape(value));

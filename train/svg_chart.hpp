@@ -68,8 +68,13 @@ std::string scatter_chart_svg(const std::vector<ScatterPoint>& points, const Cha
 std::vector<double> nice_ticks(double lo, double hi, int count = 5);
 
 // The one number format of the charts: `significant` digits, with k and M
-// suffixes from 10 000 up (9186 → "9186", 10363.5 → "10.4k", 1.6834 → "1.68").
+// suffixes from 1000 up (9186.2 → "9.19k", 10363.5 → "10.4k", 1.6834 → "1.68").
 std::string format_number(double v, int significant = 3);
+
+// A value with its spread, both in the value's unit and to the same decimals
+// (enough to show the spread's first digit): 2848 ± 7 → "2.848k ± 0.007k",
+// 11997 ± 255 → "12.0k ± 0.3k", 0.953 ± 0.021 → "0.95 ± 0.02".
+std::string format_with_spread(double value, double spread, int significant = 3);
 
 // Text made safe inside an XML element or a quoted attribute (& < > ").
 std::string xml_escape(std::string_view text);

@@ -44,6 +44,15 @@ TEST_CASE("nice_ticks cover the range they are given") {
   }
 }
 
+TEST_CASE("format_with_spread: the spread in its value's unit and decimals") {
+  CHECK(format_with_spread(2848.4, 7.29) == "2.848k ± 0.007k");
+  CHECK(format_with_spread(11997, 255) == "12.0k ± 0.3k");
+  CHECK(format_with_spread(6778, 1251) == "6.78k ± 1.25k");
+  CHECK(format_with_spread(0.953, 0.021) == "0.95 ± 0.02");
+  CHECK(format_with_spread(1.6834, 0.0012) == "1.683 ± 0.001");
+  CHECK(format_with_spread(2.5e6, 1e5) == "2.50M ± 0.10M");
+}
+
 TEST_CASE("format_number: one format for every number of a chart") {
   CHECK(format_number(9186.2) == "9.19k");
   CHECK(format_number(10363.5) == "10.4k");
@@ -90,7 +99,7 @@ TEST_CASE("bar labels rotate when they would collide; notes and values in one fo
   CHECK(count(m, "rotate(-35") == 8);
   CHECK(count(f, ">10.4k<") == 4);
   CHECK(count(f, ">25% of mha<") == 4);
-  CHECK(count(m, ">9.19k ± 120<") == 8);
+  CHECK(count(m, ">9.19k ± 0.12k<") == 8);  // the spread in the value's unit
   CHECK(count(m, "class=\"errorbar\"") == 8);
 }
 
