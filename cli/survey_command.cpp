@@ -22,7 +22,8 @@ namespace attnlab::cli {
 namespace {
 
 // What an earlier survey leaves in its directory (train/survey.hpp), and
-// the lock files.
+// the lock files; and folders holding only those (docs/survey keeps the task
+// surveys in recall/ and induction/ inside the language-model survey's).
 bool holds_only_survey_files(const std::string& dir) {
   static const std::set<std::string> kSurveyFiles = {"survey.md",
                                                      "survey.csv",
@@ -38,7 +39,8 @@ bool holds_only_survey_files(const std::string& dir) {
                                                      "accuracy_per_cache_byte.svg"};
   for (const auto& entry : std::filesystem::directory_iterator(dir))
     if (!OutputLock::is_lock_file(entry.path()) &&
-        !kSurveyFiles.count(entry.path().filename().string()))
+        !kSurveyFiles.count(entry.path().filename().string()) &&
+        !(entry.is_directory() && holds_only_survey_files(entry.path().string())))
       return false;
   return true;
 }

@@ -399,7 +399,9 @@ std::vector<SurveyRow> run_survey(const SurveyOptions& o) {
       "batches{}; bits/byte is the same loss per byte of UTF-8 text, loss · tokens / (ln 2 · "
       "bytes), which compares tokenizers.\n\n",
       o.command_line, now_utc(), machine_line(),
-      load.describe().empty() ? "" : "; " + load.describe() + " (1-minute average, as runs ended)",
+      load.describe().empty()
+          ? ""
+          : "; " + load.describe() + " (the 1-minute load average as each run ended)",
       o.preset, steps, o.seeds, eval_batches,
       o.seeds > 1 ? " (mean ± standard deviation over seeds)" : "");
   write_file_atomically(

@@ -72,7 +72,7 @@ void LoadSamples::sample() {
 std::string LoadSamples::describe() const {
   if (samples_.empty()) return "";
   const auto [lo, hi] = std::minmax_element(samples_.begin(), samples_.end());
-  return fmt::format("load {:.1f} ({:.1f}–{:.1f})", mean(samples_), *lo, *hi);
+  return fmt::format("load {:.1f}, {:.1f}–{:.1f}", mean(samples_), *lo, *hi);
 }
 
 std::string chart_subtitle(int64_t threads, const LoadSamples& load) {

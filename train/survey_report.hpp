@@ -24,7 +24,7 @@ std::string now_utc();  // "2026-11-30 02:40 UTC"
 class LoadSamples {
  public:
   void sample();                 // nothing where /proc/loadavg cannot be read
-  std::string describe() const;  // "load 3.2 (1.1–6.9)": mean (range); "" without samples
+  std::string describe() const;  // "load 3.2, 1.1–6.9": mean, range; "" without samples
 
  private:
   std::vector<double> samples_;

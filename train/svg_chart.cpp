@@ -360,17 +360,27 @@ std::string scatter_chart_svg(const std::vector<ScatterPoint>& points, const Cha
   for (double t : xt)
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x(t),
                        kHeight - kBottom + 18, tick_label(t, xt[1] - xt[0]));
-  // Labels right of their point; points that share an x (a variant and its
-  // MoE twin have the same cache) get their labels pushed apart.
+  // Labels right of their point; points whose labels would run into each
+  // other (a variant and its MoE twin share an x; a label is wider than the
+  // gap to the next point) get their labels pushed apart vertically.
   std::vector<double> wanted;
-  for (const ScatterPoint& p : points) wanted.push_back(y(p.y) + 4);
+  std::vector<std::string> texts;
+  for (const ScatterPoint& p : points) {
+    wanted.push_back(y(p.y) + 4);
+    texts.push_back(fmt::format("{} ({})", p.name, format_number(p.y, 4)));
+  }
+  auto label_width = [&](size_t i) {  // from the point's centre to past the next one's edge
+    return 10.0 + text_width(texts[i]) + 8.0;
+  };
   std::vector<double> at(points.size());
   std::vector<bool> placed(points.size(), false);
   for (size_t i = 0; i < points.size(); ++i) {
     if (placed[i]) continue;
     std::vector<size_t> group;
-    for (size_t j = i; j < points.size(); ++j)
-      if (!placed[j] && std::abs(x(points[j].x) - x(points[i].x)) < 60) group.push_back(j);
+    for (size_t j = i; j < points.size(); ++j) {
+      const double gap = std::abs(x(points[j].x) - x(points[i].x));
+      if (!placed[j] && gap < std::max({60.0, label_width(i), label_width(j)})) group.push_back(j);
+    }
     std::vector<double> w;
     for (size_t j : group) w.push_back(wanted[j]);
     const std::vector<double> spread = spread_labels(w, kTop, kHeight - kBottom);
@@ -385,8 +395,8 @@ std::string scatter_chart_svg(const std::vector<ScatterPoint>& points, const Cha
         "fill=\"{}\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
         xml_escape(p.name), x(p.x), y(p.y), p.style.dashed ? "white" : color, color,
         dash_of(p.style));
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{} ({})</text>\n", x(p.x) + 10,
-                       at[i], color, xml_escape(p.name), format_number(p.y, 4));
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", x(p.x) + 10,
+                       at[i], color, xml_escape(texts[i]));
   }
   return svg + "</svg>\n";
 }

@@ -73,7 +73,9 @@ void write_report(const TaskSurveyOptions& o, const std::vector<TaskSurveyRow>& 
   std::string md = fmt::format(
       "# attnlab attention survey: {} task\n\nCommand: `{}`\n\nDate: {}\n\nMachine: {}{}\n\n",
       t.name(), o.command_line, now_utc(), machine_line(),
-      load.describe().empty() ? "" : "; " + load.describe() + " (1-minute average, as runs ended)");
+      load.describe().empty()
+          ? ""
+          : "; " + load.describe() + " (the 1-minute load average as each run ended)");
   md += fmt::format(
       "Preset `{}` (context {}, vocabulary {}), {} steps of {} sequences, lr {}, {} seed(s); "
       "every variant sees the same sequences in the same order. Accuracy: the share of answers "

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -194,4 +195,26 @@ TEST_CASE("survey refuses task flags that do not fit") {
     CHECK_MESSAGE(r.err.find(row.message) != std::string::npos, r.err);
     CHECK(!std::filesystem::exists(dir.file("out")));  // nothing written
   }
+}
+
+TEST_CASE("survey writes into a folder holding earlier surveys in subfolders, not other files") {
+  // docs/survey holds the language-model survey and, in recall/ and
+  // induction/, the task surveys: regenerating the first must not be refused.
+  TempDir dir("attnlab-survey-nested");
+  const std::string out = dir.file("survey");
+  std::filesystem::create_directories(out + "/induction");
+  std::ofstream(out + "/induction/survey.md") << "# an earlier survey\n";
+  const std::vector<std::string> args = {
+      "survey",    "--task", "recall",    "--quick", "--steps",    "1",
+      "--pairs",   "2",      "--context", "16",      "--variants", "mha",
+      "--threads", "1",      "--quiet",   "--out",   out};
+  const CommandResult r = run_attnlab(args);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  CHECK(std::filesystem::exists(out + "/survey.csv"));
+
+  std::ofstream(out + "/induction/notes.txt") << "mine\n";
+  const CommandResult refused = run_attnlab(args);
+  CHECK(refused.exit_code == 1);
+  CHECK_MESSAGE(refused.err.find("holds files attnlab survey did not write") != std::string::npos,
+                refused.err);
 }
