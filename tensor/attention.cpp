@@ -6,6 +6,8 @@
 // unit-stride rows, so each task first transposes its head's keys (and, in
 // backward, values) into a zero-padded [d, Tk] buffer: O(T·d) work next to
 // the O(T²·d) of the products.
+// Inside a tile that crosses the diagonal, each product skips, by blocks of
+// rows, what the causal mask zeroes (Causal below).
 //
 // This file is compiled once per SIMD target (Highway's foreach_target) and
 // HWY_DYNAMIC_DISPATCH picks the best one for this CPU at run time.
@@ -86,7 +88,6 @@ HWY_INLINE void GemmBlock(D d, size_t K, const T* HWY_RESTRICT a, ptrdiff_t a_rs
 // work). Skipped inner terms are exact zeros (the masked p and ds are stored
 // as 0), so skipping them leaves every sum as it was.
 enum class Causal {
-  kNone,
   kColumns,   // C [queries, keys], scores: row r needs columns c ≤ r + diag
   kInnerEnd,  // A [queries, keys]·B [keys, d]: row r needs inner k ≤ r + diag (p·v, ds·k)
   kInnerBegin,  // A [keys, queries]·B [queries, d]: key row c needs inner k ≥ c − diag (pᵀ·dout)
@@ -97,23 +98,23 @@ enum class Causal {
 template <size_t kR, bool kAccumulate, Causal kCausal, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void GemmRows(D d, size_t N, size_t K, const T* a, ptrdiff_t a_rs, ptrdiff_t a_cs,
                          const T* b, size_t ldb, T* c, size_t ldc, size_t i, int64_t diag) {
-  static_assert(kCausal == Causal::kNone || kCausal == Causal::kColumns || kAccumulate,
+  static_assert(kCausal == Causal::kColumns || kAccumulate,
                 "a masked inner range adds nothing: only a sum into C may skip it");
   const size_t L = hn::Lanes(d);
-  const int64_t n = static_cast<int64_t>(N), k = static_cast<int64_t>(K);
+  const int64_t columns = static_cast<int64_t>(N), inner = static_cast<int64_t>(K);
   // One past the last key the block's last row sees (kColumns, kInnerEnd).
   const int64_t end = static_cast<int64_t>(i + kR) + diag;
   if constexpr (kCausal == Causal::kColumns) {
     // Whole vectors: the row kernels after the product mask the columns past each row's last.
-    const size_t visible = static_cast<size_t>(std::clamp<int64_t>(end, 0, n));
+    const size_t visible = static_cast<size_t>(std::clamp<int64_t>(end, 0, columns));
     N = std::min(N, (visible + L - 1) / L * L);
     if (N == 0) return;  // rows that see no key: the row kernels zero them
   } else if constexpr (kCausal == Causal::kInnerEnd) {
-    K = static_cast<size_t>(std::clamp<int64_t>(end, 0, k));
+    K = static_cast<size_t>(std::clamp<int64_t>(end, 0, inner));
   } else if constexpr (kCausal == Causal::kInnerBegin) {
     // The block's first key row is seen by the most queries: from i − diag on.
     const size_t begin =
-        static_cast<size_t>(std::clamp<int64_t>(static_cast<int64_t>(i) - diag, 0, k));
+        static_cast<size_t>(std::clamp<int64_t>(static_cast<int64_t>(i) - diag, 0, inner));
     a += begin * a_cs;
     b += begin * ldb;
     K -= begin;
@@ -132,9 +133,9 @@ HWY_INLINE void GemmRows(D d, size_t N, size_t K, const T* a, ptrdiff_t a_rs, pt
 }
 
 // C (+)= A·B as in GemmBlock, skipping what the causal mask zeroes (diag: Causal).
-template <bool kAccumulate, Causal kCausal = Causal::kNone, typename T>
+template <bool kAccumulate, Causal kCausal, typename T>
 void Gemm(size_t M, size_t N, size_t K, const T* a, ptrdiff_t a_rs, ptrdiff_t a_cs, const T* b,
-          size_t ldb, T* c, size_t ldc, int64_t diag = 0) {
+          size_t ldb, T* c, size_t ldc, int64_t diag) {
   const hn::ScalableTag<T> d;
   size_t i = 0;
   for (; i + kRows <= M; i += kRows)
