@@ -1,6 +1,9 @@
 // Decoding speed by weight format and by batch: a randomly initialised preset
 // model (speed does not depend on the values), its decoder in f32, bf16 and
 // int8 (tensor/packed_matrix.hpp), tokens per second after a 32-token prefill.
+// A prefill and the steps must fit the preset's context (baby: 64): the
+// prefill is at most half of it and --tokens is clamped to the rest, saying
+// so in the title line.
 //
 //   bench_decode [--preset small] [--attention mha] [--vocab 96] [--tokens 64]
 //                [--rounds 5] [--threads 0] [--batches 1,4,16] [--formats f32,bf16,int8]
@@ -35,6 +38,7 @@
 #include "attnlab/models/decoder_checkpoint.hpp"
 #include "attnlab/models/language_model.hpp"
 #include "attnlab/tensor/ops.hpp"
+#include "attnlab/tensor/packed_matrix.hpp"
 #include "attnlab/tensor/threads.hpp"
 #include "cli/openmp_wait.hpp"
 
@@ -92,9 +96,9 @@ struct Rate {
   double wall, cpu;  // tokens per second of wall-clock and of CPU time
 };
 
-// Tokens per second of `steps` steps after a 32-token prefill, over all B sequences.
-Rate decode_rate(Decoder& decoder, int64_t steps) {
-  const int64_t B = decoder.batch(), prefill = 32;
+// Tokens per second of `steps` steps after a prefill, over all B sequences.
+Rate decode_rate(Decoder& decoder, int64_t prefill, int64_t steps) {
+  const int64_t B = decoder.batch();
   const int64_t V = decoder.config().vocab_size;
   std::vector<int32_t> prompt(B * prefill);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7 + 3) % V);
@@ -158,6 +162,15 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) set_num_threads(static_cast<int>(threads));
     const ModelConfig config = preset_config(preset, vocab, {.attention = attention});
+    const int64_t prefill = std::min<int64_t>(32, config.max_seq_len / 2);
+    std::string clamped;
+    if (prefill + tokens > config.max_seq_len) {
+      clamped = fmt::format(
+          " (--tokens {} clamped: a {}-token prefill and the steps fill the "
+          "context of {})",
+          tokens, prefill, config.max_seq_len);
+      tokens = config.max_seq_len - prefill;
+    }
     const LanguageModel model(config, DType::F32, 1);
     const DecoderWeights f32 = absorb_weights(model, DType::F32);
     struct Row {
@@ -173,26 +186,28 @@ int main(int argc, char** argv) {
       pack_decoder_weights(w, parse_weight_format(f));
       for (const std::string& b : split(batches_arg)) {
         const int64_t batch = std::stoll(b);
-        rows.push_back({f,
-                        batch,
-                        std::make_unique<Decoder>(
-                            w, DType::F32, DecoderOptions{.batch = batch, .max_len = 32 + tokens}),
-                        step_weight_bytes(w),
-                        {},
-                        {}});
+        rows.push_back(
+            {f,
+             batch,
+             std::make_unique<Decoder>(w, DType::F32,
+                                       DecoderOptions{.batch = batch, .max_len = prefill + tokens}),
+             step_weight_bytes(w),
+             {},
+             {}});
       }
     }
     const double gbs = read_bandwidth_gbs(4 * step_weight_bytes(f32));
     for (int64_t r = 0; r < rounds; ++r)
       for (Row& row : rows) {
-        const Rate rate = decode_rate(*row.decoder, tokens);
+        const Rate rate = decode_rate(*row.decoder, prefill, tokens);
         row.rates.push_back(rate.wall);
         row.cpu_rates.push_back(rate.cpu);
       }
     fmt::print(
-        "{} {} (V={}), {} thread{}, {} steps after a 32-token prefill, median of {} "
-        "interleaved rounds\n\n",
-        preset, attention, vocab, num_threads(), num_threads() == 1 ? "" : "s", tokens, rounds);
+        "{} {} (V={}), {} thread{}, {} steps after a {}-token prefill{}, median of {} "
+        "interleaved rounds; int8 product: {}\n\n",
+        preset, attention, vocab, num_threads(), num_threads() == 1 ? "" : "s", tokens, prefill,
+        clamped, rounds, int8_kernel_name());
     fmt::print(
         "| format | batch | tok_s | vs_f32 | cpu_tok_s | cpu_vs_f32 | weight_mb | bound_tok_s | "
         "read_gbs |\n");

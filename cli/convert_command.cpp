@@ -55,9 +55,13 @@ void run_convert(const ConvertOptions& o) {
   if (format != WeightFormat::F32)
     fmt::print(
         "checked: the {} decoder computes with its stored values (largest difference {:.2g} from "
-        "an f64 decoder of them, tolerance {:.0e}); rounding the weights moved the logits by "
+        "an f64 decoder of them, {}); rounding the weights moved the logits by "
         "{:.2g} of their size{}\n",
-        o.weights, packed.max_relative_error, packed.tolerance, packed.rounding_error,
+        o.weights, packed.max_relative_error,
+        packed.tolerance > 0 ? fmt::format("tolerance {:.0e}", packed.tolerance)
+                             : std::string("not bounded: int8 rounds the activations too, and a "
+                                           "MoE token may change experts"),
+        packed.rounding_error,
         packed.rounding_tolerance > 0
             ? fmt::format(" (tolerance {:.0e})", packed.rounding_tolerance)
             : " (a MoE: not bounded, a token may change experts; eval measures the loss)");

@@ -357,7 +357,9 @@ void Decoder::Impl::check_ids(std::span<const int32_t> ids) const {
 // on the stored format (a row's bits do not depend on the other rows, so a
 // sequence decodes to the same bits alone or in a batch); a prefill's run
 // blas::gemm (tensor/blas.hpp), on f32 weights in place or on the matrix
-// unpacked into a scratch (one pass over it, small next to the product).
+// unpacked into a scratch (one pass over it, small next to the product),
+// except int8's, which run packed_linear too: the int8 product rounds the
+// activations as well, and a prefill must compute what the steps compute.
 template <typename T>
 void Decoder::Impl::linear(T* out, int64_t ldo, const T* x_rows, int64_t ldx, const Matrix& w,
                            int64_t rows, T beta) {
@@ -366,7 +368,10 @@ void Decoder::Impl::linear(T* out, int64_t ldo, const T* x_rows, int64_t ldx, co
                   w.cols(), beta, out, ldo);
   } else {
     const PackedMatrix& p = w.packed;
-    if (stepping) return packed_linear(out, ldo, x_rows, ldx, rows, p, beta);
+    // int8 always: its product quantizes x as well (packed_matrix.hpp), and
+    // a prefill (or eval's teacher-forced pass) must round as the steps do.
+    if (stepping || p.format() == WeightFormat::Int8)
+      return packed_linear(out, ldo, x_rows, ldx, rows, p, beta);
     const float* wp = p.f32_values().data();
     if (p.format() != WeightFormat::F32) {
       p.unpack_into(unpacked.data<float>());

@@ -72,6 +72,7 @@ PackedMatrix PackedMatrix::pack(const Tensor& w, WeightFormat format) {
             p.int8_[r * p.cols_ + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
           }
         }
+      p.build_tiles();
       break;
     }
   }
@@ -104,6 +105,7 @@ PackedMatrix PackedMatrix::from_int8(int64_t rows, int64_t cols, std::span<const
   p.cols_ = cols;
   p.int8_.assign(values.begin(), values.end());
   p.scales_.assign(scales.begin(), scales.end());
+  p.build_tiles();
   return p;
 }
 
@@ -130,6 +132,7 @@ PackedMatrix PackedMatrix::stack_rows(const std::vector<PackedMatrix>& parts) {
       at += t.size(0);
     }
   }
+  if (p.format_ == WeightFormat::Int8) p.build_tiles();
   return p;
 }
 
@@ -146,13 +149,86 @@ PackedMatrix PackedMatrix::narrow_rows(int64_t begin, int64_t count) const {
   if (!int8_.empty()) {
     p.int8_.assign(int8_.begin() + a, int8_.begin() + b);
     p.scales_.assign(scales_.begin() + begin * G, scales_.begin() + (begin + count) * G);
+    p.build_tiles();
   }
   return p;
 }
 
 int64_t PackedMatrix::bytes() const {
-  return static_cast<int64_t>(f32_values().size() * 4 + bf16_.size() * 2 + int8_.size() +
+  return static_cast<int64_t>(f32_values().size() * 4 + bf16_.size() * 2 + tiles_.size() +
                               scales_.size() * 4);
+}
+
+void PackedMatrix::build_tiles() {
+  const int64_t width = groups(cols_) * kInt8GroupSize;
+  tiles_.assign(rows_ * width, 0);
+  for (int64_t r = 0; r < rows_; ++r)
+    tile_int8_row(int8_.data() + r * cols_, cols_, tiles_.data() + r * width);
+}
+
+// ------------------------------------------------------------- int8 tiles
+int64_t int8_tile_offset(int64_t c, int64_t groups) {
+  constexpr int64_t kBlock = 16;  // groups per block: one i32 lane each in a 512-bit vector
+  const int64_t g = c / kInt8GroupSize, o = c % kInt8GroupSize;
+  const int64_t b = g / kBlock, n = std::min(kBlock, groups - b * kBlock);
+  return b * kBlock * kInt8GroupSize + (o / 4) * (4 * n) + (g % kBlock) * 4 + o % 4;
+}
+
+void tile_int8_row(const int8_t* values, int64_t cols, int8_t* tiles) {
+  const int64_t G = PackedMatrix::groups(cols);
+  std::fill(tiles, tiles + G * kInt8GroupSize, int8_t{0});
+  for (int64_t c = 0; c < cols; ++c) tiles[int8_tile_offset(c, G)] = values[c];
+}
+
+void quantize_rows(const float* x, int64_t ldx, int64_t rows, int64_t cols, QuantizedRows& q) {
+  const int64_t G = PackedMatrix::groups(cols), width = G * kInt8GroupSize;
+  q.rows = rows;
+  q.cols = cols;
+  q.groups = G;
+  q.tiles.resize(rows * width);
+  q.scales.resize(rows * G);
+  q.sums.resize(rows * G);
+  int8_t plain[kInt8GroupSize];
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ldx;
+    int8_t* tr = q.tiles.data() + r * width;
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t c0 = g * kInt8GroupSize, n = std::min(kInt8GroupSize, cols - c0);
+      float amax = 0;
+      for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(xr[c0 + i]));
+      const float s = amax / 127.0f;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = s == 0.0f ? 0.0f : std::nearbyint(xr[c0 + i] / s);
+        plain[i] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+        sum += plain[i];
+      }
+      // Group g's 4-byte pieces, one per slice of its block (int8_tile_offset).
+      const int64_t b = g / 16, width = 4 * std::min<int64_t>(16, G - b * 16);
+      int8_t* dst = tr + b * 16 * kInt8GroupSize + (g % 16) * 4;
+      for (int64_t i = n; i < kInt8GroupSize; ++i) plain[i] = 0;
+      for (int64_t t = 0; t < 8; ++t) std::memcpy(dst + t * width, plain + 4 * t, 4);
+      q.scales[r * G + g] = s;
+      q.sums[r * G + g] = sum;
+    }
+  }
+}
+
+float int8_dot_reference(const int8_t* w_tiles, const float* w_scales, const int8_t* x_tiles,
+                         const float* x_scales, int64_t groups) {
+  float acc[16] = {};
+  for (int64_t g = 0; g < groups; ++g) {
+    int32_t dot = 0;
+    for (int64_t o = 0; o < kInt8GroupSize; ++o) {
+      const int64_t at = int8_tile_offset(g * kInt8GroupSize + o, groups);
+      dot += static_cast<int32_t>(w_tiles[at]) * static_cast<int32_t>(x_tiles[at]);
+    }
+    float& a = acc[g % 16];
+    a = std::fma(static_cast<float>(dot), w_scales[g] * x_scales[g], a);
+  }
+  for (int h = 8; h >= 1; h /= 2)
+    for (int i = 0; i < h; ++i) acc[i] += acc[i + h];
+  return acc[0];
 }
 
 void PackedMatrix::unpack_row(int64_t r, float* out) const {

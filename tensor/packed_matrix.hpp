@@ -5,9 +5,12 @@
 // A decoded token at batch 1 is a string of matrix-vector products, and a
 // matrix-vector product is bound by the bytes of the matrix it reads, not by
 // arithmetic: 4 bytes per weight in f32, 2 in bf16, 1 + 4/32 in int8. So the
-// products here run on the stored format directly, widening each weight to
-// f32 in registers (Highway: bf16 → f32 is a 16-bit shift; int8 → i32 → f32),
-// and accumulate in f32.
+// products here run on the stored format directly. f32 and bf16 widen each
+// weight to f32 in registers (bf16 → f32 is a 16-bit shift) and accumulate in
+// f32. int8 goes the way of llama.cpp: the activations are quantized too, per
+// row and group of 32 (quantize_rows below), each group's dot product is
+// taken in integers (exact: |dot| ≤ 32·127² < 2²⁴) and only the group
+// results are combined in f32 (int8_dot_reference says in which order).
 //
 //   bf16   w = the upper 16 bits of the f32 rounded to nearest (ties to even):
 //          |w − w_f32| ≤ 2⁻⁸ |w_f32|.
@@ -17,10 +20,21 @@
 //          |w − w_f32| ≤ s_g / 2 (and 0 for a group of zeros, s_g = 0).
 //
 // packed_linear computes out = x · Wᵀ (+ out): every element of out is one
-// dot product taken in one fixed order (lanes of the target's vector width,
-// two accumulators, a group's partial sum scaled once for int8), the same
-// whatever the number of rows of x in the call and the number of threads:
-// a row decoded alone and the same row inside a batch give the same bits.
+// dot product taken in one fixed order (f32, bf16: lanes of the target's
+// vector width, two accumulators; int8: int8_dot_reference's order, the same
+// on every CPU), the same whatever the number of rows of x in the call and
+// the number of threads: a row decoded alone and the same row inside a batch
+// give the same bits. int8 products give the same bits on every x86 CPU too
+// (AVX-512 VNNI, AVX2, or the portable loop).
+//
+// The int8 tile layout (in memory only; a checkpoint stores plain rows). The
+// kernels want one i32 lane per group, so a row's groups are taken 16 at a
+// time (a block; the last block of a row may hold fewer, n), and a block is
+// stored as 8 slices of 4·n bytes: slice t holds bytes [4t, 4t + 4) of each
+// of the block's groups in turn. An AVX-512 VNNI instruction (vpdpbusd) on a
+// slice adds 4 products into each group's lane; 8 slices make the group's
+// dot product, with no shuffles. A row of tiles has groups · 32 bytes (a
+// shorter last group is padded with zeros).
 #pragma once
 
 #include <cstdint>
@@ -82,6 +96,8 @@ class PackedMatrix {
   std::span<const uint16_t> bf16_bits() const { return bf16_; }   // BF16: [rows·cols]
   std::span<const int8_t> int8_values() const { return int8_; }   // Int8: [rows·cols]
   std::span<const float> int8_scales() const { return scales_; }  // Int8: [rows·groups]
+  // Int8: the values in the tile layout, [rows · groups·32].
+  std::span<const int8_t> int8_tiles() const { return tiles_; }
 
  private:
   WeightFormat format_ = WeightFormat::F32;
@@ -90,11 +106,46 @@ class PackedMatrix {
   std::vector<uint16_t> bf16_;
   std::vector<int8_t> int8_;
   std::vector<float> scales_;
+  std::vector<int8_t> tiles_;  // int8_ in the tile layout, what the product reads
+
+  void build_tiles();
 };
+
+// Where column c of a row of `groups` groups sits in the tile layout.
+int64_t int8_tile_offset(int64_t c, int64_t groups);
+// A row of int8 values [cols] into the tile layout [groups(cols)·32].
+void tile_int8_row(const int8_t* values, int64_t cols, int8_t* tiles);
+
+// Rows of activations quantized for the int8 product, each row per group g
+// of 32 columns as the weights are: s_g = max |x| over the group / 127,
+// q = round(x / s_g) (to nearest, ties to even) ∈ [−127, 127], x ≈ q · s_g
+// with |x − q · s_g| ≤ s_g / 2 (a group of zeros: s_g = 0, q = 0).
+struct QuantizedRows {
+  int64_t rows = 0, cols = 0, groups = 0;
+  std::vector<int8_t> tiles;  // [rows · groups·32], the tile layout
+  std::vector<float> scales;  // [rows · groups]
+  std::vector<int32_t> sums;  // [rows · groups]: Σ q over the group
+};
+// x [rows, cols] (row stride ldx) into q (its buffers reused).
+void quantize_rows(const float* x, int64_t ldx, int64_t rows, int64_t cols, QuantizedRows& q);
+
+// One int8 dot product, the order every target follows (so that all give
+// the same bits): for each group g, dot_g = Σ w·x over the group, exact in
+// int32; lane j = g mod 16 accumulates acc_j = fma(f32(dot_g), s_w,g · s_x,g,
+// acc_j) over the blocks in turn; then the 16 lanes are summed as a tree:
+// acc_i += acc_(i+h) for h = 8, 4, 2, 1; the result is acc_0. w, x: one row
+// of tiles each; their scales [groups].
+// The int8 product's path on this CPU: "avx512-vnni", "avx2" or "portable".
+std::string_view int8_kernel_name();
+
+float int8_dot_reference(const int8_t* w_tiles, const float* w_scales, const int8_t* x_tiles,
+                         const float* x_scales, int64_t groups);
 
 // out [rows, n] (row stride ldo) = x [rows, k] (row stride ldx) · wᵀ + beta ·
 // out, w [n, k] packed; beta is 0 or 1 (with 0, out is not read). Output
-// rows of w are shared among the threads in fixed blocks.
+// rows of w are shared among the threads in fixed blocks. int8: x is
+// quantized first (quantize_rows), so out is not x · unpack(w)ᵀ but that with
+// x rounded too.
 void packed_linear(float* out, int64_t ldo, const float* x, int64_t ldx, int64_t rows,
                    const PackedMatrix& w, float beta);
 

@@ -1,19 +1,27 @@
 // packed_linear (tensor/packed_matrix.hpp): out = x · Wᵀ (+ out) with W
-// stored as f32, bf16 or int8 + a scale per group of 32, widened to f32 in
-// registers. One output element is one dot product of a row of x with a row
-// of W, always in this order (L = lanes of the target):
+// stored as f32, bf16 or int8 + a scale per group of 32. One output element
+// is one dot product of a row of x with a row of W, always in this order
+// (L = lanes of the target):
 //
-//   f32, bf16  chunks of L columns, even chunks into accumulator a0, odd ones
-//              into a1 (two FMA chains in flight); the last partial chunk is
-//              zero-padded; result = ReduceSum(a0 + a1).
-//   int8       per group g of 32 columns: the chunks of the group into p0/p1
-//              as above (w = f32(q)), then a_(g mod 2) += (p0 + p1) · s_g;
+//   f32, bf16  W widened to f32 in registers; chunks of L columns, even
+//              chunks into accumulator a0, odd ones into a1 (two FMA chains
+//              in flight); the last partial chunk is zero-padded;
 //              result = ReduceSum(a0 + a1).
+//   int8       x quantized per group of 32 (quantize_rows); each group's
+//              dot product exact in int32 (AVX-512 VNNI vpdpbusd, or AVX2
+//              vpmaddubsw + vpmaddwd, or a plain loop on other targets),
+//              combined in f32 in int8_dot_reference's order: the same bits
+//              on every target.
 //
 // DotRows<R> takes R rows of x against one row of W, so that a batch reads
 // each row of W once (from memory once; the other rows find it in cache);
 // every row of x gets the same arithmetic as it would alone (R = 1).
 
+// AVX3_DL (Ice Lake and later, Zen 4: AVX-512 VNNI) is a target Highway 1.0
+// compiles only when asked.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "tensor/kernels/packed_linear.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -32,7 +40,7 @@ struct PackedRows {
   WeightFormat format;
   const float* f32;
   const uint16_t* bf16;
-  const int8_t* int8;
+  const int8_t* tiles;  // int8: [rows, groups·32], the tile layout
   const float* scales;  // int8: [rows, groups]
   int64_t cols, groups;
 };
@@ -43,6 +51,7 @@ HWY_BEFORE_NAMESPACE();
 namespace attnlab {
 namespace HWY_NAMESPACE {
 
+using attnlab::QuantizedRows;
 using kernels::PackedRows;
 
 // Up to Lanes(d) weights of row `w` at column c as f32 (count < Lanes: the
@@ -66,20 +75,6 @@ HWY_INLINE hn::Vec<D> LoadWeights(D d, const uint16_t* w, size_t c, size_t count
   }
   // bf16 is the upper half of an f32: widening is a shift.
   return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, bits)));
-}
-template <class D>
-HWY_INLINE hn::Vec<D> LoadWeights(D d, const int8_t* w, size_t c, size_t count) {
-  const hn::Rebind<int8_t, D> d8;
-  const hn::RebindToSigned<D> di;
-  hn::Vec<decltype(d8)> q;
-  if (count == hn::Lanes(d)) {
-    q = hn::LoadU(d8, w + c);
-  } else {
-    HWY_ALIGN int8_t buf[kVectorCapacity<float>] = {};
-    std::memcpy(buf, w + c, count);
-    q = hn::Load(d8, buf);
-  }
-  return hn::ConvertTo(d, hn::PromoteTo(di, q));
 }
 template <class D>
 HWY_INLINE hn::Vec<D> LoadActivations(D d, const float* x, size_t c, size_t count) {
@@ -117,64 +112,173 @@ HWY_INLINE void DotRowsPlain(const W* w, const float* const* x, size_t k, float*
   for (size_t r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0[r], a1[r])));
 }
 
-// acc[r] += (w · x_r over group g, a group of G = 32 columns) · scale[g].
-template <size_t R, class D>
-HWY_INLINE void GroupFma(D d, const int8_t* w, const float* scales, const float* const* x, size_t k,
-                         size_t g, hn::Vec<D>* acc) {
-  using V = hn::Vec<D>;
-  const size_t L = hn::Lanes(d), G = static_cast<size_t>(kInt8GroupSize);
-  const size_t c0 = g * G, end = std::min(k, c0 + G);
-  V p0[R], p1[R];
-  for (size_t r = 0; r < R; ++r) p0[r] = p1[r] = hn::Zero(d);
-  if (end - c0 == G) {  // a whole group: G / L chunks, L a power of two < G
-    for (size_t c = c0; c < end; c += 2 * L) {
-      ChunkFma<R>(d, w, x, c, L, p0);
-      ChunkFma<R>(d, w, x, c + L, L, p1);
-    }
-  } else {  // the shorter last group of a row
-    bool odd = false;
-    for (size_t c = c0; c < end; c += L, odd = !odd)
-      ChunkFma<R>(d, w, x, c, std::min(L, end - c), odd ? p1 : p0);
-  }
-  const V s = hn::Set(d, scales[g]);
-  for (size_t r = 0; r < R; ++r) acc[r] = hn::MulAdd(hn::Add(p0[r], p1[r]), s, acc[r]);
+// ------------------------------------------------------------------ int8
+// out[r] = the int8 dot product of W's row (tiles w, scales sw) with the
+// quantized row r of x, in int8_dot_reference's order (tensor/packed_matrix.hpp):
+// per block of up to 16 groups, one i32 lane per group sums the group's
+// products exactly; then per lane acc = fma(f32(dot), s_w · s_x, acc); then
+// the tree acc_i += acc_(i+8), (i+4), (i+2), (i+1).
+struct Int8Rows {  // R quantized rows of x, as the kernel reads them
+  const int8_t* const* tiles;
+  const float* const* scales;
+  const int32_t* const* sums;
+};
+
+#if HWY_TARGET == HWY_AVX3_DL
+// vpdpbusd (AVX-512 VNNI): acc_i32[l] += Σ_(b<4) u[4l + b] (as u8) · s[4l + b]
+// (as s8), without saturation. Highway 1.0 has no op for it and its AVX3_DL
+// target does not enable avx512vnni for the compiler: inline assembly.
+HWY_INLINE __m512i DotBytes(__m512i acc, __m512i u, __m512i s) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+  return acc;
 }
 
-// out[r] = w · x_r for int8 weights w [k] with scales [groups]: even groups
-// into a0, odd ones into a1.
+// The 8 lanes of v summed as the tree (i + 4), (i + 2), (i + 1).
+HWY_INLINE float TreeSum8(__m256 v) {
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+
+// u8 × s8 wants one side unsigned: w + 128 (w xor 0x80) is, and
+// Σ (w + 128) · x = Σ w · x + 128 · Σ x, with Σ x from quantize_rows.
 template <size_t R>
-HWY_INLINE void DotRowsInt8(const int8_t* w, const float* scales, const float* const* x, size_t k,
+HWY_INLINE void DotRowsInt8(const int8_t* w, const float* sw, const Int8Rows& x, int64_t groups,
                             float* out) {
-  const hn::ScalableTag<float> d;
-  using V = hn::Vec<decltype(d)>;
-  const size_t groups = (k + kInt8GroupSize - 1) / kInt8GroupSize;
-  V a0[R], a1[R];
-  for (size_t r = 0; r < R; ++r) a0[r] = a1[r] = hn::Zero(d);
-  size_t g = 0;
-  for (; g + 2 <= groups; g += 2) {
-    GroupFma<R>(d, w, scales, x, k, g, a0);
-    GroupFma<R>(d, w, scales, x, k, g + 1, a1);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[R];
+  for (size_t r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t g0 = 0; g0 < groups; g0 += 16) {
+    const int64_t n = std::min<int64_t>(16, groups - g0), width = 4 * n;
+    const __mmask64 bytes = n == 16 ? ~__mmask64{0} : (__mmask64{1} << width) - 1;
+    const __mmask16 lanes = static_cast<__mmask16>((1u << n) - 1);
+    const int64_t at = g0 * kInt8GroupSize;
+    __m512i dot[R];
+    for (size_t r = 0; r < R; ++r) dot[r] = _mm512_setzero_si512();
+    for (int64_t t = 0; t < 8; ++t) {
+      const __m512i wv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(bytes, w + at + t * width), flip);
+      for (size_t r = 0; r < R; ++r)
+        dot[r] = DotBytes(dot[r], wv, _mm512_maskz_loadu_epi8(bytes, x.tiles[r] + at + t * width));
+    }
+    const __m512 swv = _mm512_maskz_loadu_ps(lanes, sw + g0);
+    for (size_t r = 0; r < R; ++r) {
+      const __m512i sum = _mm512_maskz_loadu_epi32(lanes, x.sums[r] + g0);
+      const __m512i exact = _mm512_sub_epi32(dot[r], _mm512_slli_epi32(sum, 7));
+      const __m512 scale = _mm512_mul_ps(swv, _mm512_maskz_loadu_ps(lanes, x.scales[r] + g0));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), scale, acc[r]);
+    }
   }
-  if (g < groups) GroupFma<R>(d, w, scales, x, k, g, a0);
-  for (size_t r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0[r], a1[r])));
+  for (size_t r = 0; r < R; ++r)
+    out[r] =
+        TreeSum8(_mm256_add_ps(_mm512_castps512_ps256(acc[r]), _mm512_extractf32x8_ps(acc[r], 1)));
+}
+
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+// AVX2: vpmaddubsw (u8 × s8 → i16 pairs) on |x| and w with x's sign
+// (|pair| ≤ 2 · 127² < 2¹⁵: no saturation), vpmaddwd with ones → i32 lanes
+// of 4 products. A block's 16 lanes are two 256-bit halves.
+HWY_INLINE float TreeSum8(__m256 v) {
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+
+// Lanes [0, n) of 32-bit elements at p (the rest 0); n ≤ 8.
+HWY_INLINE __m256i LoadLanes(const void* p, int64_t n, __m256i mask) {
+  if (n == 8) return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+  return _mm256_maskload_epi32(static_cast<const int*>(p), mask);
+}
+
+HWY_INLINE __m256i DotBytes(__m256i acc, __m256i w, __m256i x) {
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
 template <size_t R>
-HWY_INLINE void DotRows(const PackedRows& w, int64_t j, const float* const* x, float* out) {
-  const size_t k = static_cast<size_t>(w.cols);
-  switch (w.format) {
-    case WeightFormat::F32:
-      return DotRowsPlain<R>(w.f32 + j * w.cols, x, k, out);
-    case WeightFormat::BF16:
-      return DotRowsPlain<R>(w.bf16 + j * w.cols, x, k, out);
-    case WeightFormat::Int8:
-      return DotRowsInt8<R>(w.int8 + j * w.cols, w.scales + j * w.groups, x, k, out);
+HWY_INLINE void DotRowsInt8(const int8_t* w, const float* sw, const Int8Rows& x, int64_t groups,
+                            float* out) {
+  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256 lo[R], hi[R];
+  for (size_t r = 0; r < R; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  for (int64_t g0 = 0; g0 < groups; g0 += 16) {
+    const int64_t n = std::min<int64_t>(16, groups - g0), width = 4 * n;
+    const int64_t nlo = std::min<int64_t>(8, n), nhi = n - nlo;
+    const __m256i mlo = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nlo)), index);
+    const __m256i mhi = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nhi)), index);
+    const int64_t at = g0 * kInt8GroupSize;
+    __m256i dlo[R], dhi[R];
+    for (size_t r = 0; r < R; ++r) dlo[r] = dhi[r] = _mm256_setzero_si256();
+    for (int64_t t = 0; t < 8; ++t) {
+      const int8_t* ws = w + at + t * width;
+      const __m256i wlo = LoadLanes(ws, nlo, mlo), whi = LoadLanes(ws + 32, nhi, mhi);
+      for (size_t r = 0; r < R; ++r) {
+        const int8_t* xs = x.tiles[r] + at + t * width;
+        dlo[r] = DotBytes(dlo[r], wlo, LoadLanes(xs, nlo, mlo));
+        dhi[r] = DotBytes(dhi[r], whi, LoadLanes(xs + 32, nhi, mhi));
+      }
+    }
+    const __m256 swlo = _mm256_castsi256_ps(LoadLanes(sw + g0, nlo, mlo));
+    const __m256 swhi = _mm256_castsi256_ps(LoadLanes(sw + g0 + 8, nhi, mhi));
+    for (size_t r = 0; r < R; ++r) {
+      const float* sx = x.scales[r] + g0;
+      const __m256 slo = _mm256_mul_ps(swlo, _mm256_castsi256_ps(LoadLanes(sx, nlo, mlo)));
+      const __m256 shi = _mm256_mul_ps(swhi, _mm256_castsi256_ps(LoadLanes(sx + 8, nhi, mhi)));
+      lo[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dlo[r]), slo, lo[r]);
+      hi[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dhi[r]), shi, hi[r]);
+    }
   }
+  for (size_t r = 0; r < R; ++r) out[r] = TreeSum8(_mm256_add_ps(lo[r], hi[r]));
 }
 
-// Output columns [j0, j1) of out for all rows of x.
+#else
+// Other targets: the reference loop itself.
+template <size_t R>
+HWY_INLINE void DotRowsInt8(const int8_t* w, const float* sw, const Int8Rows& x, int64_t groups,
+                            float* out) {
+  for (size_t r = 0; r < R; ++r)
+    out[r] = int8_dot_reference(w, sw, x.tiles[r], x.scales[r], groups);
+}
+#endif
+
+// Which int8 path this target takes (int8_kernel_name).
+const char* Int8KernelName() {
+#if HWY_TARGET == HWY_AVX3_DL
+  return "avx512-vnni";
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  return "avx2";
+#else
+  return "portable";
+#endif
+}
+
+// Rows [r0, r0 + R) of x against row j of W.
+template <size_t R>
+HWY_INLINE void DotRows(const PackedRows& w, int64_t j, const float* x, int64_t ldx,
+                        const QuantizedRows* xq, int64_t r0, float* out) {
+  if (w.format == WeightFormat::Int8) {
+    const int64_t width = xq->groups * kInt8GroupSize;
+    const int8_t* tiles[R];
+    const float* scales[R];
+    const int32_t* sums[R];
+    for (size_t r = 0; r < R; ++r) {
+      const int64_t row = r0 + static_cast<int64_t>(r);
+      tiles[r] = xq->tiles.data() + row * width;
+      scales[r] = xq->scales.data() + row * xq->groups;
+      sums[r] = xq->sums.data() + row * xq->groups;
+    }
+    return DotRowsInt8<R>(w.tiles + j * width, w.scales + j * w.groups, {tiles, scales, sums},
+                          w.groups, out);
+  }
+  const float* xs[R];
+  for (size_t r = 0; r < R; ++r) xs[r] = x + (r0 + static_cast<int64_t>(r)) * ldx;
+  const size_t k = static_cast<size_t>(w.cols);
+  if (w.format == WeightFormat::F32) return DotRowsPlain<R>(w.f32 + j * w.cols, xs, k, out);
+  return DotRowsPlain<R>(w.bf16 + j * w.cols, xs, k, out);
+}
+
+// Output columns [j0, j1) of out for all rows of x (int8: xq, x quantized).
 void PackedLinearBlock(const PackedRows& w, int64_t j0, int64_t j1, const float* x, int64_t ldx,
-                       int64_t rows, float* out, int64_t ldo, float beta) {
+                       const QuantizedRows* xq, int64_t rows, float* out, int64_t ldo, float beta) {
   constexpr int64_t R = 4;
   for (int64_t j = j0; j < j1; ++j) {
     int64_t r0 = 0;
@@ -184,14 +288,11 @@ void PackedLinearBlock(const PackedRows& w, int64_t j0, int64_t j1, const float*
       o = beta == 0.0f ? v : o + v;
     };
     for (; r0 + R <= rows; r0 += R) {
-      const float* xs[R] = {x + r0 * ldx, x + (r0 + 1) * ldx, x + (r0 + 2) * ldx,
-                            x + (r0 + 3) * ldx};
-      DotRows<R>(w, j, xs, dots);
+      DotRows<R>(w, j, x, ldx, xq, r0, dots);
       for (int64_t r = 0; r < R; ++r) put(r0 + r, dots[r]);
     }
     for (; r0 < rows; ++r0) {
-      const float* xs[1] = {x + r0 * ldx};
-      DotRows<1>(w, j, xs, dots);
+      DotRows<1>(w, j, x, ldx, xq, r0, dots);
       put(r0, dots[0]);
     }
   }
@@ -205,6 +306,11 @@ HWY_AFTER_NAMESPACE();
 namespace attnlab {
 
 HWY_EXPORT(PackedLinearBlock);
+HWY_EXPORT(Int8KernelName);
+
+std::string_view int8_kernel_name() {
+  return HWY_DYNAMIC_DISPATCH(Int8KernelName)();
+}
 
 void packed_linear(float* out, int64_t ldo, const float* x, int64_t ldx, int64_t rows,
                    const PackedMatrix& w, float beta) {
@@ -213,15 +319,23 @@ void packed_linear(float* out, int64_t ldo, const float* x, int64_t ldx, int64_t
   const kernels::PackedRows view{.format = w.format(),
                                  .f32 = w.f32_values().data(),
                                  .bf16 = w.bf16_bits().data(),
-                                 .int8 = w.int8_values().data(),
+                                 .tiles = w.int8_tiles().data(),
                                  .scales = w.int8_scales().data(),
                                  .cols = w.cols(),
                                  .groups = PackedMatrix::groups(w.cols())};
   // Blocks of output columns (rows of W) fixed by the shape: 16 rows of W at
   // least, about kBlockElements weights each.
+  // int8: x quantized once, before the threads share W's rows (a buffer per
+  // calling thread, kept between calls: a decoded token makes many products).
+  thread_local QuantizedRows quantized;
+  const QuantizedRows* xq = nullptr;
+  if (w.format() == WeightFormat::Int8) {
+    quantize_rows(x, ldx, rows, w.cols(), quantized);
+    xq = &quantized;
+  }
   const int64_t block = std::max<int64_t>(16, kernels::rows_per_block(w.cols()));
   kernels::parallel_blocks(w.rows(), block, w.cols() * rows, [&](int64_t j0, int64_t j1) {
-    HWY_DYNAMIC_DISPATCH(PackedLinearBlock)(view, j0, j1, x, ldx, rows, out, ldo, beta);
+    HWY_DYNAMIC_DISPATCH(PackedLinearBlock)(view, j0, j1, x, ldx, xq, rows, out, ldo, beta);
   });
 }
 

@@ -2,10 +2,15 @@
 // bound, groups of 32 (and a shorter last group), the products against a
 // double reference, and the same bits for a row alone or inside a batch and
 // at any thread count.
+// This file's target list includes AVX3_DL (AVX-512 VNNI), as packed_linear.cpp's does.
+#define HWY_WANT_AVX3_DL
 #include <doctest/doctest.h>
+#include <hwy/targets.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "attnlab/tensor/packed_matrix.hpp"
@@ -87,7 +92,8 @@ TEST_CASE("packing round trips within the format's bound, groups of 32 and odd w
         }
       if (f == WeightFormat::Int8) {
         CHECK(static_cast<int64_t>(p.int8_scales().size()) == 5 * ((cols + 31) / 32));
-        CHECK(p.bytes() == 5 * cols + 5 * ((cols + 31) / 32) * 4);
+        // The product reads the tiles (a shorter last group padded to 32) and the scales.
+        CHECK(p.bytes() == 5 * ((cols + 31) / 32) * (32 + 4));
       }
     }
   }
@@ -114,10 +120,22 @@ TEST_CASE("packed_linear equals the product of the unpacked values, beta 0 and 1
       CAPTURE(weight_format_name(f));
       const int64_t n = 37, rows = 6;
       const PackedMatrix w = PackedMatrix::pack(random_matrix(n, k, 100 + k), f);
-      const std::vector<float> x = random_rows(rows, k, 200 + k);
-      const std::vector<double> want = reference_product(x, rows, w);
+      std::vector<float> x = random_rows(rows, k, 200 + k);
+      std::vector<double> want = reference_product(x, rows, w);
       std::vector<float> out(rows * n, 0.0f);
       packed_linear(out.data(), n, x.data(), k, rows, w, 0.0f);
+      if (f == WeightFormat::Int8) {
+        // int8 multiplies by x rounded as quantize_rows rounds it: against
+        // that x, only the f32 combination of the groups' exact dots is off.
+        QuantizedRows q;
+        quantize_rows(x.data(), k, rows, k, q);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < k; ++c)
+            x[r * k + c] =
+                static_cast<float>(q.tiles[r * q.groups * 32 + int8_tile_offset(c, q.groups)]) *
+                q.scales[r * q.groups + c / 32];
+        want = reference_product(x, rows, w);
+      }
       for (int64_t i = 0; i < rows * n; ++i)
         REQUIRE(std::abs(out[i] - want[i]) <= 1e-5 * (1 + std::sqrt(static_cast<double>(k))));
       std::vector<float> acc(rows * n, 1.0f);  // beta 1 adds to what is there
@@ -151,6 +169,99 @@ TEST_CASE("packed_linear: a row alone, inside a batch, at any thread count: the 
     }
   }
   omp_set_num_threads(before);
+}
+
+TEST_CASE("the int8 tile layout places every column of a row once") {
+  for (int64_t cols : {1, 31, 32, 100, 384, 512, 544, 1000}) {
+    CAPTURE(cols);
+    const int64_t G = PackedMatrix::groups(cols);
+    std::vector<int> seen(G * 32, 0);
+    for (int64_t c = 0; c < G * 32; ++c) {
+      const int64_t at = int8_tile_offset(c, G);
+      REQUIRE(at >= 0);
+      REQUIRE(at < G * 32);
+      ++seen[at];
+    }
+    for (int v : seen) REQUIRE(v == 1);
+  }
+}
+
+TEST_CASE("quantize_rows: within half a step, zero groups, tails, group sums") {
+  for (int64_t cols : {1, 7, 32, 33, 100, 384, 545}) {
+    CAPTURE(cols);
+    const int64_t rows = 3, ldx = cols + 5;  // a row stride wider than the row
+    std::vector<float> x = random_rows(rows, ldx, 40 + cols);
+    for (int64_t c = 0; c < std::min<int64_t>(cols, 32); ++c) x[ldx + c] = 0.0f;  // a zero group
+    QuantizedRows q;
+    quantize_rows(x.data(), ldx, rows, cols, q);
+    const int64_t G = PackedMatrix::groups(cols);
+    REQUIRE(q.groups == G);
+    REQUIRE(static_cast<int64_t>(q.tiles.size()) == rows * G * 32);
+    CHECK(q.scales[G] == 0.0f);  // row 1, group 0: zeros
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t g = 0; g < G; ++g) {
+        const float s = q.scales[r * G + g];
+        float amax = 0;
+        int32_t sum = 0;
+        for (int64_t c = g * 32; c < std::min(cols, g * 32 + 32); ++c) {
+          amax = std::max(amax, std::abs(x[r * ldx + c]));
+          const int8_t v = q.tiles[r * G * 32 + int8_tile_offset(c, G)];
+          REQUIRE(v >= -127);
+          sum += v;
+          REQUIRE(std::abs(static_cast<float>(v) * s - x[r * ldx + c]) <= s * 0.5f * (1 + 1e-5f));
+        }
+        REQUIRE(s == amax / 127.0f);
+        REQUIRE(q.sums[r * G + g] == sum);
+        // The padding of a shorter last group stays zero.
+        for (int64_t c = cols; c < std::min(G * 32, g * 32 + 32); ++c)
+          if (c >= g * 32) REQUIRE(q.tiles[r * G * 32 + int8_tile_offset(c, G)] == 0);
+      }
+  }
+}
+
+TEST_CASE("int8 packed_linear gives the reference's bits on every target this CPU has") {
+  std::vector<std::string> paths;
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+    const std::string target_name = hwy::TargetName(target);
+    CAPTURE(target_name);
+    paths.emplace_back(int8_kernel_name());
+    MESSAGE(target_name << ": the int8 path " << paths.back());
+    // Widths with full blocks of 16 groups, a partial block, partial groups;
+    // 6 rows = a batch of 4 + 2 single rows.
+    for (int64_t k : {1, 31, 32, 33, 384, 511, 512, 513, 1000, 1376}) {
+      CAPTURE(k);
+      const int64_t n = 19, rows = 6;
+      const PackedMatrix w = PackedMatrix::pack(random_matrix(n, k, 300 + k), WeightFormat::Int8);
+      std::vector<float> x = random_rows(rows, k, 400 + k);
+      x[3] = 1e4f;  // one large value: its group's scale is large, the others' not
+      std::vector<float> out(rows * n);
+      packed_linear(out.data(), n, x.data(), k, rows, w, 0.0f);
+      QuantizedRows q;
+      quantize_rows(x.data(), k, rows, k, q);
+      const int64_t G = q.groups;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < n; ++j) {
+          const float want =
+              int8_dot_reference(w.int8_tiles().data() + j * G * 32, w.int8_scales().data() + j * G,
+                                 q.tiles.data() + r * G * 32, q.scales.data() + r * G, G);
+          REQUIRE(out[r * n + j] == want);
+        }
+    }
+    // Extreme values: every product at ±127², the exact int32 sum at its largest.
+    const int64_t k = 1024;
+    const PackedMatrix w =
+        PackedMatrix::pack(Tensor::full({2, k}, -1.0, DType::F32), WeightFormat::Int8);
+    const std::vector<float> x(k, 1.0f);
+    float out[2];
+    packed_linear(out, 2, x.data(), k, 1, w, 0.0f);
+    CHECK(out[0] == -1024.0f);
+    CHECK(out[1] == -1024.0f);
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+  CHECK(std::ranges::find(paths, "portable") != paths.end());  // the loop the others must match
 }
 
 TEST_CASE("stacked and narrowed packed matrices keep their rows") {
