@@ -218,6 +218,18 @@ TEST_CASE("a malformed int8 or bf16 decoder file is refused with one message") {
                              }
                          }),
                  "tensor layers.0.attn.wo.weight: int8 matrix: a scale is nan"));
+  // Scales cut short: a tensor of fewer rows than its matrix.
+  const std::string truncated = rewrite("short_scales.safetensors", [](auto& values) {
+    for (auto& [name, v] : values)
+      if (name == "layers.0.attn.wo.weight_scale") {
+        RawArray& r = std::get<RawArray>(v);
+        r.shape[0] -= 1;
+        r.bytes.resize(r.bytes.size() - 4 * static_cast<size_t>(r.shape[1]));
+      }
+  });
+  CHECK(contains(truncated, "layers.0.attn.wo.weight_scale"));
+  CHECK(contains(truncated, "the int8 matrix layers.0.attn.wo.weight needs F32"));
+  CHECK(truncated.find('\n') == std::string::npos);
 }
 
 TEST_CASE("a batch of sequences samples what each samples alone, every variant and format") {
