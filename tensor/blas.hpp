@@ -47,8 +47,9 @@ struct Block {
 //   work W = m·n·k multiply-adds (n·k for a single row, m = 1, a gemv);
 //   below kParallelWork (2^19; 2^14 for a gemv) one block;
 //   else P = the largest power of two ≤ W / kBlockWork (2^23; 2^16 for a
-//   gemv), at least 2 and at most 16, and at most C's longer side / 64, cut
-//   along that side at multiples of 16 (whole tiles of the BLAS micro-kernel).
+//   gemv), at most 16 and at most C's longer side / 256 (/ 64 for a gemv),
+//   but at least 2 when that side holds two blocks of 64; cut along that
+//   side at multiples of 16 (whole tiles of the BLAS micro-kernel).
 // Blocks are few and large because each one packs the whole of the other
 // operand again (a block of rows of C re-reads all of op(B)); P a power of
 // two shares evenly among 2, 4, 8 or 16 threads.
