@@ -57,7 +57,7 @@ PackedMatrix PackedMatrix::pack(const Tensor& w, WeightFormat format) {
       break;
     case WeightFormat::Int8: {
       const int64_t G = groups(p.cols_);
-      p.int8_.resize(n);
+      std::vector<int8_t> values(n);
       p.scales_.resize(p.rows_ * G);
       for (int64_t r = 0; r < p.rows_; ++r)
         for (int64_t g = 0; g < G; ++g) {
@@ -69,10 +69,10 @@ PackedMatrix PackedMatrix::pack(const Tensor& w, WeightFormat format) {
           p.scales_[r * G + g] = s;
           for (int64_t c = c0; c < c1; ++c) {
             const float q = s == 0.0f ? 0.0f : std::nearbyint(x[c] / s);
-            p.int8_[r * p.cols_ + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+            values[r * p.cols_ + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
           }
         }
-      p.build_tiles();
+      p.build_tiles(values);
       break;
     }
   }
@@ -103,9 +103,8 @@ PackedMatrix PackedMatrix::from_int8(int64_t rows, int64_t cols, std::span<const
   p.format_ = WeightFormat::Int8;
   p.rows_ = rows;
   p.cols_ = cols;
-  p.int8_.assign(values.begin(), values.end());
   p.scales_.assign(scales.begin(), scales.end());
-  p.build_tiles();
+  p.build_tiles(values);
   return p;
 }
 
@@ -121,7 +120,7 @@ PackedMatrix PackedMatrix::stack_rows(const std::vector<PackedMatrix>& parts) {
                "stack_rows: parts of other formats or widths");
     p.rows_ += m.rows_;
     p.bf16_.insert(p.bf16_.end(), m.bf16_.begin(), m.bf16_.end());
-    p.int8_.insert(p.int8_.end(), m.int8_.begin(), m.int8_.end());
+    p.tiles_.insert(p.tiles_.end(), m.tiles_.begin(), m.tiles_.end());  // same width: rows follow
     p.scales_.insert(p.scales_.end(), m.scales_.begin(), m.scales_.end());
   }
   if (p.format_ == WeightFormat::F32) {
@@ -132,7 +131,6 @@ PackedMatrix PackedMatrix::stack_rows(const std::vector<PackedMatrix>& parts) {
       at += t.size(0);
     }
   }
-  if (p.format_ == WeightFormat::Int8) p.build_tiles();
   return p;
 }
 
@@ -146,10 +144,10 @@ PackedMatrix PackedMatrix::narrow_rows(int64_t begin, int64_t count) const {
   const int64_t a = begin * cols_, b = (begin + count) * cols_, G = groups(cols_);
   if (f32_.defined()) p.f32_ = f32_.narrow(0, begin, count).contiguous();
   if (!bf16_.empty()) p.bf16_.assign(bf16_.begin() + a, bf16_.begin() + b);
-  if (!int8_.empty()) {
-    p.int8_.assign(int8_.begin() + a, int8_.begin() + b);
+  if (format_ == WeightFormat::Int8) {
+    const int64_t width = G * kInt8GroupSize;  // a row of tiles
+    p.tiles_.assign(tiles_.begin() + begin * width, tiles_.begin() + (begin + count) * width);
     p.scales_.assign(scales_.begin() + begin * G, scales_.begin() + (begin + count) * G);
-    p.build_tiles();
   }
   return p;
 }
@@ -159,11 +157,22 @@ int64_t PackedMatrix::bytes() const {
                               scales_.size() * 4);
 }
 
-void PackedMatrix::build_tiles() {
+void PackedMatrix::build_tiles(std::span<const int8_t> values) {
   const int64_t width = groups(cols_) * kInt8GroupSize;
   tiles_.assign(rows_ * width, 0);
   for (int64_t r = 0; r < rows_; ++r)
-    tile_int8_row(int8_.data() + r * cols_, cols_, tiles_.data() + r * width);
+    tile_int8_row(values.data() + r * cols_, cols_, tiles_.data() + r * width);
+}
+
+std::vector<int8_t> PackedMatrix::int8_values() const {
+  std::vector<int8_t> values;
+  if (format_ != WeightFormat::Int8) return values;
+  const int64_t G = groups(cols_), width = G * kInt8GroupSize;
+  values.resize(rows_ * cols_);
+  for (int64_t r = 0; r < rows_; ++r)
+    for (int64_t c = 0; c < cols_; ++c)
+      values[r * cols_ + c] = tiles_[r * width + int8_tile_offset(c, G)];
+  return values;
 }
 
 // ------------------------------------------------------------- int8 tiles
@@ -241,9 +250,11 @@ void PackedMatrix::unpack_row(int64_t r, float* out) const {
       for (int64_t c = 0; c < cols_; ++c) out[c] = bf16_to_float(bf16_[at + c]);
       return;
     case WeightFormat::Int8: {
-      const float* s = scales_.data() + r * groups(cols_);
+      const int64_t G = groups(cols_);
+      const float* s = scales_.data() + r * G;
+      const int8_t* t = tiles_.data() + r * G * kInt8GroupSize;
       for (int64_t c = 0; c < cols_; ++c)
-        out[c] = static_cast<float>(int8_[at + c]) * s[c / kInt8GroupSize];
+        out[c] = static_cast<float>(t[int8_tile_offset(c, G)]) * s[c / kInt8GroupSize];
       return;
     }
   }

@@ -93,8 +93,10 @@ class PackedMatrix {
     return f32_.defined() ? std::span<const float>(f32_.data<float>(), f32_.numel())
                           : std::span<const float>();
   }
-  std::span<const uint16_t> bf16_bits() const { return bf16_; }   // BF16: [rows·cols]
-  std::span<const int8_t> int8_values() const { return int8_; }   // Int8: [rows·cols]
+  std::span<const uint16_t> bf16_bits() const { return bf16_; }  // BF16: [rows·cols]
+  // Int8: the values as a checkpoint stores them, [rows·cols] row by row, read
+  // back from the tile layout (only the tiles are kept in memory).
+  std::vector<int8_t> int8_values() const;
   std::span<const float> int8_scales() const { return scales_; }  // Int8: [rows·groups]
   // Int8: the values in the tile layout, [rows · groups·32].
   std::span<const int8_t> int8_tiles() const { return tiles_; }
@@ -104,11 +106,10 @@ class PackedMatrix {
   int64_t rows_ = 0, cols_ = 0;
   Tensor f32_;  // [rows, cols], contiguous
   std::vector<uint16_t> bf16_;
-  std::vector<int8_t> int8_;
   std::vector<float> scales_;
-  std::vector<int8_t> tiles_;  // int8_ in the tile layout, what the product reads
+  std::vector<int8_t> tiles_;  // Int8: the values in the tile layout, what the product reads
 
-  void build_tiles();
+  void build_tiles(std::span<const int8_t> values);  // values [rows·cols], row by row
 };
 
 // Where column c of a row of `groups` groups sits in the tile layout.
