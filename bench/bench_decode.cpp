@@ -1,25 +1,32 @@
-// Decoding speed by weight format and by batch: a randomly initialised preset
-// model (speed does not depend on the values), its decoder in f32, bf16 and
-// int8 (tensor/packed_matrix.hpp), tokens per second after a 32-token prefill.
+// Decoding speed by weight format, KV cache format and batch: a randomly
+// initialised preset model (speed does not depend on the values), its decoder
+// in f32, bf16 and int8 (tensor/packed_matrix.hpp), with an f32 or a bf16 KV
+// cache (models/kv_cache.hpp), tokens per second after a 32-token prefill.
 // A prefill and the steps must fit the preset's context (baby: 64): the
 // prefill is at most half of it and --tokens is clamped to the rest, saying
 // so in the title line.
 //
 //   bench_decode [--preset small] [--attention mha] [--vocab 96] [--tokens 64]
 //                [--rounds 5] [--threads 0] [--batches 1,4,16] [--formats f32,bf16,int8]
+//                [--kv-caches f32,bf16]
 //
-// Formats (and batches) are timed in turn within each round, and the median
+// Rows (formats, caches, batches) are timed in turn within each round, and the median
 // of the rounds is reported: on a shared machine the ratios between rows are
 // what to read, not the absolute rates. Prints one markdown table:
 //
-//   format, batch  the decoder's weights and how many sequences a step feeds
+//   format, kv_cache, batch  the decoder's weights, what its KV cache stores,
+//                  and how many sequences a step feeds
 //   tok_s          tokens per second over all sequences of the batch
-//   vs_f32         tok_s / the f32 row's at the same batch
+//   vs_f32         tok_s / the row's with f32 weights and an f32 cache at the
+//                  same batch
 //   weight_mb      bytes of weights one step reads (all matrices but the
 //                  embedding table, of which one row per token is read; a
 //                  MoE's experts counted at top_k / E)
-//   bound_tok_s    read_gbs / weight_mb: the rate if a step took exactly the
-//                  time to stream its weights once (batch 1)
+//   cache_mb       bytes of KV cache one step reads, over the batch, at the
+//                  mean context of the timed steps
+//   bound_tok_s    batch · read_gbs / (weight_mb + cache_mb): the rate if a
+//                  step took exactly the time to stream its weights and the
+//                  batch's caches once
 //   read_gbs       measured bandwidth of one read pass over 4× the f32
 //                  weights, on the same threads
 //   cpu_tok_s      tokens per second of CPU time of the process (all
@@ -127,7 +134,7 @@ int main(int argc, char** argv) {
   using namespace attnlab;
   cli::bound_openmp_spinning(argv);
   std::string preset = "small", attention = "mha", batches_arg = "1,4,16",
-              formats_arg = "f32,bf16,int8";
+              formats_arg = "f32,bf16,int8", caches_arg = "f32,bf16";
   int64_t vocab = 96, tokens = 64, rounds = 5, threads = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -154,6 +161,8 @@ int main(int argc, char** argv) {
       batches_arg = next();
     else if (a == "--formats")
       formats_arg = next();
+    else if (a == "--kv-caches")
+      caches_arg = next();
     else {
       fmt::print(stderr, "bench_decode: unknown argument {}\n", a);
       return 2;
@@ -174,27 +183,30 @@ int main(int argc, char** argv) {
     const LanguageModel model(config, DType::F32, 1);
     const DecoderWeights f32 = absorb_weights(model, DType::F32);
     struct Row {
-      std::string format;
+      std::string format, kv;
       int64_t batch;
       std::unique_ptr<Decoder> decoder;
-      double weight_bytes;
+      double weight_bytes, cache_bytes;
       std::vector<double> rates, cpu_rates;
     };
     std::vector<Row> rows;
+    // Step s (0, 1, …) attends over prefill + s + 1 cached tokens.
+    const double mean_context = static_cast<double>(prefill) + static_cast<double>(tokens + 1) / 2;
     for (const std::string& f : split(formats_arg)) {
       DecoderWeights w = f32;
       pack_decoder_weights(w, parse_weight_format(f));
-      for (const std::string& b : split(batches_arg)) {
-        const int64_t batch = std::stoll(b);
-        rows.push_back(
-            {f,
-             batch,
-             std::make_unique<Decoder>(w, DType::F32,
-                                       DecoderOptions{.batch = batch, .max_len = prefill + tokens}),
-             step_weight_bytes(w),
-             {},
-             {}});
-      }
+      for (const std::string& kv : split(caches_arg))
+        for (const std::string& b : split(batches_arg)) {
+          const int64_t batch = std::stoll(b);
+          auto decoder =
+              std::make_unique<Decoder>(w, DType::F32,
+                                        DecoderOptions{.batch = batch,
+                                                       .max_len = prefill + tokens,
+                                                       .kv_cache = parse_kv_cache_format(kv)});
+          const double cache =
+              static_cast<double>(batch * decoder->cache_bytes_per_token()) * mean_context;
+          rows.push_back({f, kv, batch, std::move(decoder), step_weight_bytes(w), cache, {}, {}});
+        }
     }
     const double gbs = read_bandwidth_gbs(4 * step_weight_bytes(f32));
     for (int64_t r = 0; r < rounds; ++r)
@@ -209,21 +221,24 @@ int main(int argc, char** argv) {
         preset, attention, vocab, num_threads(), num_threads() == 1 ? "" : "s", tokens, prefill,
         clamped, rounds, int8_kernel_name());
     fmt::print(
-        "| format | batch | tok_s | vs_f32 | cpu_tok_s | cpu_vs_f32 | weight_mb | bound_tok_s | "
-        "read_gbs |\n");
-    fmt::print("|---|---|---|---|---|---|---|---|---|\n");
+        "| format | kv_cache | batch | tok_s | vs_f32 | cpu_tok_s | cpu_vs_f32 | weight_mb | "
+        "cache_mb | bound_tok_s | read_gbs |\n");
+    fmt::print("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const Row& row : rows) {
       double base = 0, cpu_base = 0;
       for (const Row& o : rows)
-        if (o.format == "f32" && o.batch == row.batch) {
+        if (o.format == "f32" && o.kv == "f32" && o.batch == row.batch) {
           base = median(o.rates);
           cpu_base = median(o.cpu_rates);
         }
       const double rate = median(row.rates), cpu = median(row.cpu_rates);
       auto ratio = [](double a, double b) { return b > 0 ? fmt::format("{:.2f}", a / b) : "-"; };
-      fmt::print("| {} | {} | {:.0f} | {} | {:.0f} | {} | {:.2f} | {:.0f} | {:.1f} |\n", row.format,
-                 row.batch, rate, ratio(rate, base), cpu, ratio(cpu, cpu_base),
-                 row.weight_bytes / 1e6, gbs * 1e9 / row.weight_bytes, gbs);
+      const double bound =
+          static_cast<double>(row.batch) * gbs * 1e9 / (row.weight_bytes + row.cache_bytes);
+      fmt::print(
+          "| {} | {} | {} | {:.0f} | {} | {:.0f} | {} | {:.2f} | {:.2f} | {:.0f} | {:.1f} |\n",
+          row.format, row.kv, row.batch, rate, ratio(rate, base), cpu, ratio(cpu, cpu_base),
+          row.weight_bytes / 1e6, row.cache_bytes / 1e6, bound, gbs);
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_decode: {}\n", e.what());

@@ -69,8 +69,9 @@ void run_convert(const ConvertOptions& o) {
   int64_t packed_bytes = 0;
   for (const auto& [name, m] : w.packed) packed_bytes += m.bytes();
   fmt::print(
-      "wrote {}: {} decoder, {} layers, KV cache {} numbers ({} bytes in f32) per token{}{}\n",
-      o.out, attention_name(c.attention), c.n_layers, per_token, per_token * 4,
+      "wrote {}: {} decoder, {} layers, KV cache {} numbers ({} bytes in f32, {} in bf16) per "
+      "token{}{}\n",
+      o.out, attention_name(c.attention), c.n_layers, per_token, per_token * 4, per_token * 2,
       c.attention == AttentionKind::MLA ? "; w_uk absorbed into w_uq_uk, w_uv into wo_uv" : "",
       w.packed.empty() ? ""
                        : fmt::format("; matrices in {} ({:.3g} MB as stored, embedding included)",

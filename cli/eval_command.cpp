@@ -32,6 +32,7 @@ struct EvalOptions {
   std::string data;         // empty: the bundled corpus (default_corpus)
   std::string by_position;  // a directory: loss_by_position.csv and .svg go there
   int64_t batches = 100, batch_size = 12, seq_len = 0, threads = 0;
+  std::string kv_cache;  // a decoder checkpoint's: "f32" or "bf16"; empty: not given (f32)
 };
 
 // A decoder checkpoint: its weights as stored, through the KV-cached decoder.
@@ -49,13 +50,15 @@ void run_decoder_eval(const EvalOptions& o, const SafetensorsFile& file) {
   const int64_t seq_len = w.config.resolve_seq_len(o.seq_len);
   const auto data =
       open_training_data(o.data.empty() ? default_corpus() : o.data, seq_len, tokenizer);
-  const double loss =
-      decoder_validation_loss(w, data->eval_batches(Split::kVal, o.batches, o.batch_size, seq_len));
+  const KvCacheFormat kv_cache = parse_kv_cache_format(o.kv_cache.empty() ? "f32" : o.kv_cache);
+  const double loss = decoder_validation_loss(
+      w, data->eval_batches(Split::kVal, o.batches, o.batch_size, seq_len), kv_cache);
   fmt::print(
       "val loss {:.4f}  perplexity {:.3f}  bits/byte {:.4f}  ({} batches of {}×{}, {}; decoder, "
-      "{} weights)\n",
+      "{} weights, {} KV cache)\n",
       loss, std::exp(loss), bits_per_byte(loss, data->bytes_per_token(Split::kVal)), o.batches,
-      o.batch_size, seq_len, data->tokenizer().describe(), weight_format_name(w.weights));
+      o.batch_size, seq_len, data->tokenizer().describe(), weight_format_name(w.weights),
+      kv_cache_format_name(kv_cache));
 }
 
 // The context to evaluate: --seq-len, which may exceed the trained context
@@ -107,6 +110,10 @@ void run_eval(const EvalOptions& o) {
   const auto format = file.metadata.find("format");
   if (format != file.metadata.end() && format->second == kDecoderFormat)
     return run_decoder_eval(o, file);
+  usage_check(o.kv_cache.empty(),
+              "--kv-cache applies to a decoder checkpoint (attnlab convert); {} is a training "
+              "checkpoint, evaluated by the training forward, which keeps no KV cache",
+              o.checkpoint);
   Checkpoint ck = read_checkpoint(file);
   ATTN_CHECK(ck.metadata.count("tokenizer"),
              "{}: has no tokenizer in its metadata, so its text cannot be encoded (eval needs a "
@@ -174,6 +181,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--by-position", o->by_position,
                   "Also write DIR/loss_by_position.csv (the mean loss at each position of the "
                   "context) and DIR/loss_by_position.svg");
+  cmd->add_option("--kv-cache", o->kv_cache,
+                  "A decoder checkpoint's KV cache: f32, or bf16 (half the bytes; each cached key "
+                  "and value rounded to bf16, as `sample --kv-cache bf16` decodes) (default f32)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_option("--threads", o->threads, "Threads (default 0: all cores)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   cmd->callback([o] { run_eval(*o); });

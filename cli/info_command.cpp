@@ -98,6 +98,7 @@ void run_info(const InfoOptions& o) {
     j["config"] = nlohmann::ordered_json::parse(config_to_json(config));
     j["parameters"] = config.parameter_count();
     j["kv_cache_bytes_per_token"] = floats * 4;
+    j["kv_cache_bytes_per_token_bf16"] = floats * 2;  // sample --kv-cache bf16
     j.update(training_facts(metadata));
     fmt::print("{}\n", j.dump(2));
     return;
@@ -140,9 +141,13 @@ void run_info(const InfoOptions& o) {
                config.is_moe() ? fmt::format(" of {} experts", config.n_experts) : "");
   }
   fmt::print("  {:<28} {:>12}\n\n", "total", config.parameter_count());
-  fmt::print("KV cache per token: {:.0f} numbers, {:.0f} bytes in f32\n", floats, floats * 4);
-  fmt::print("KV cache at max_seq_len {}: {:.0f} bytes per sequence in f32\n", config.max_seq_len,
-             floats * 4 * static_cast<double>(config.max_seq_len));
+  fmt::print(
+      "KV cache per token: {:.0f} numbers, {:.0f} bytes in f32, {:.0f} in bf16 (sample "
+      "--kv-cache bf16)\n",
+      floats, floats * 4, floats * 2);
+  fmt::print("KV cache at max_seq_len {}: {:.0f} bytes per sequence in f32, {:.0f} in bf16\n",
+             config.max_seq_len, floats * 4 * static_cast<double>(config.max_seq_len),
+             floats * 2 * static_cast<double>(config.max_seq_len));
 
   const MemoryEstimate train = estimate_training_memory(config, o.batch_size, seq_len, 0.0, 0);
   fmt::print("\nmemory to train, batch {} × {} tokens: {}\n", o.batch_size, seq_len,

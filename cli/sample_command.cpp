@@ -40,6 +40,7 @@ struct SampleOptions {
   bool no_slide = false;
   bool quiet = false;
   int threads = 0;
+  std::string kv_cache = "f32";
 };
 
 void write_out(const std::string& text) {
@@ -104,7 +105,8 @@ void run_sample(const SampleOptions& o) {
                   config.max_seq_len,
                   o.num_samples > 1 ? fmt::format(" × {} samples", o.num_samples) : ""));
   // The samples decode as one batch: each step feeds a token of every one.
-  Decoder decoder(weights, DType::F32, {.batch = o.num_samples});
+  Decoder decoder(weights, DType::F32,
+                  {.batch = o.num_samples, .kv_cache = parse_kv_cache_format(o.kv_cache)});
   const bool random = !(o.sampling.greedy || o.sampling.temperature == 0 || o.sampling.top_k == 1);
   const uint64_t seed =
       o.seed ? *o.seed : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
@@ -161,11 +163,12 @@ void run_sample(const SampleOptions& o) {
                  : fmt::format(" with {} weights", weight_format_name(weights.weights)));
   const int64_t cached = r.cache_bytes / std::max<int64_t>(1, decoder.cache_bytes_per_token());
   fmt::print(stderr,
-             "KV cache: {} bytes holding {} tokens{} ({} bytes per token over {} layers, f32); {} "
+             "KV cache: {} bytes holding {} tokens{} ({} bytes per token over {} layers, {}); {} "
              "bytes allocated for max_seq_len {}\n",
              r.cache_bytes * o.num_samples, cached,
              o.num_samples > 1 ? fmt::format(" of each of {} samples", o.num_samples) : "",
-             decoder.cache_bytes_per_token(), config.n_layers, decoder.cache_capacity_bytes(),
+             decoder.cache_bytes_per_token(), config.n_layers,
+             kv_cache_format_name(decoder.kv_cache_format()), decoder.cache_capacity_bytes(),
              decoder.max_len());
 }
 
@@ -221,6 +224,11 @@ void add_sample_command(CLI::App& app) {
          "-t,--threads", o->threads,
          "Threads (default 0: all cores or one, whichever decodes faster, measured as it goes)")
       ->check(CLI::Range(0, 1024));
+  cmd->add_option("--kv-cache", o->kv_cache,
+                  "What the KV cache stores: f32, or bf16 (half the bytes: each cached key, after "
+                  "RoPE, and value rounded to bf16; the attention widens them to f32) (default "
+                  "f32)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_flag("--quiet", o->quiet, "Print only the text: no seed, speed or cache report");
   cmd->callback([o] { run_sample(*o); });
 }

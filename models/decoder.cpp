@@ -13,6 +13,7 @@
 
 #include "attnlab/nn/moe_routing.hpp"
 #include "attnlab/tensor/attention.hpp"
+#include "attnlab/tensor/bf16_rows.hpp"
 #include "attnlab/tensor/blas.hpp"
 #include "attnlab/tensor/packed_matrix.hpp"
 #include "attnlab/tensor/rms_norm.hpp"
@@ -51,11 +52,21 @@ struct LayerWeights {
 };
 
 // The keys [B, Tk, Hkv, q_dim] and values [B, Tk, Hkv, v_dim] that a layer's
-// H query heads read, in place in its cache.
-template <typename T>
+// H query heads read, in place in its cache. C is the cache's element type:
+// the decoder's T, or uint16_t (bf16 bits).
+template <typename C>
 struct KvHeads {
-  HeadsView<const T> keys, values;
+  HeadsView<const C> keys, values;
 };
+
+// n numbers of a new token into the cache: copied, or rounded to bf16.
+template <typename T, typename C>
+void store(C* dst, const T* src, int64_t n) {
+  if constexpr (std::is_same_v<T, C>)
+    std::memcpy(dst, src, n * sizeof(T));
+  else
+    round_to_bf16(src, dst, n);
+}
 
 // Rows of the given [rows_i, cols] tensors stacked into one contiguous matrix.
 Tensor stack_rows(const std::vector<Tensor>& parts, DType dtype) {
@@ -84,6 +95,9 @@ struct Decoder::Impl {
   int64_t in_width = 0;   // columns of x·w_inᵀ
   int64_t q_dim = 0;      // width of one query head: dh, or dr + d_c (mla)
   int64_t v_dim = 0;      // width of one head's attention output: dh, or d_c (mla)
+  // Numbers per token in one layer's keys (or values): Hkv·dh, or dr + d_c (mla).
+  int64_t cache_width = 0;
+  bool cache16 = false;  // DecoderOptions::kv_cache is bf16
   double scale = 1;
 
   Matrix tok_emb, lm_head_untied;
@@ -100,6 +114,12 @@ struct Decoder::Impl {
   Tensor unpacked;  // f32 scratch for one matrix of a prefill when the weights are not f32
   std::vector<KvCache> kv;
   std::vector<LatentKvCache> latent;
+  // The new tokens' keys (mla: cache rows) of one sequence, rotated here
+  // before they are stored: [chunk, cache_width].
+  Tensor fresh;
+  // A bf16 cache: one sequence's cached keys and values widened to f32 for the
+  // prefill's fused kernel, [max_len, cache_width] each (mla: keys only).
+  Tensor wide_keys, wide_values;
 
   // Buffers, rows = B · chunk.
   Tensor x, h, proj, q, att, hidden, act;  // residual, normed, projections, attention, FFN
@@ -129,12 +149,14 @@ struct Decoder::Impl {
   void run(const int32_t* ids, int64_t len);
   template <typename T>
   void attention(int64_t layer, int64_t len);
-  template <typename T>
-  KvHeads<T> append_keys_values(int64_t layer, int64_t len);
-  template <typename T>
-  KvHeads<T> append_latents(int64_t layer, int64_t len);
-  template <typename T>
-  void attend_one(int64_t b, const KvHeads<T>& kv_heads, int64_t Tk);
+  template <typename T, typename C>
+  void attend_cache(int64_t layer, int64_t len);
+  template <typename T, typename C>
+  KvHeads<C> append_keys_values(int64_t layer, int64_t len);
+  template <typename T, typename C>
+  KvHeads<C> append_latents(int64_t layer, int64_t len);
+  template <typename T, typename C>
+  void attend_one(int64_t b, const KvHeads<C>& kv_heads, int64_t Tk);
   template <typename T>
   void feed_forward(const FfnWeights& f, const T* in, int64_t ld_in, int64_t rows, T* out, T beta);
   template <typename T>
@@ -163,6 +185,8 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
                w.tensors[i].first, shape_str(w.tensors[i].second.shape()), want[i].first,
                shape_str(want[i].second));
 
+  ATTN_CHECK(o.kv_cache == KvCacheFormat::F32 || dtype == DType::F32,
+             "a bf16 KV cache needs an f32 decoder, not {}", dtype_name(dtype));
   ATTN_CHECK(!o.record_attention || o.batch == 1,
              "the decoder records attention for a batch of 1, got {}", o.batch);
   B = o.batch;
@@ -193,6 +217,8 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
     v_dim = dh;
     scale = 1.0 / std::sqrt(static_cast<double>(dh));
   }
+  cache_width = mla ? dr + d_c : Hkv * dh;
+  cache16 = o.kv_cache == KvCacheFormat::BF16;
 
   auto get = [&](const std::string& name) { return w.at(name).to(dtype).contiguous(); };
   // A matrix as stored (w.packed) or, for an f32 file, its f32 tensor.
@@ -268,12 +294,12 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
       }
       l.w_q = note(stacked(heads));
       l.w_out = note(matrix(p + "attn.wo_uv.weight"));
-      latent.emplace_back(B, max_len, d_c, dr, dtype);
+      latent.emplace_back(B, max_len, d_c, dr, dtype, o.kv_cache);
     } else {
       l.w_in =
           note(stacked({{p + "attn.wq.weight"}, {p + "attn.wk.weight"}, {p + "attn.wv.weight"}}));
       l.w_out = note(matrix(p + "attn.wo.weight"));
-      kv.emplace_back(B, max_len, Hkv, dh, dtype);
+      kv.emplace_back(B, max_len, Hkv, dh, dtype, o.kv_cache);
     }
     if (cfg.is_moe()) {
       l.router = note(matrix(p + "moe.router.weight"));
@@ -302,6 +328,11 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
   hidden = Tensor::empty({rows, cfg.ffn == FeedForwardKind::SwiGLU ? 2 * F : F}, dtype);
   act = Tensor::empty({rows, F}, dtype);
   scores = Tensor::empty({H, max_len}, dtype);
+  fresh = Tensor::empty({std::max(chunk, chunk_one), cache_width}, dtype);
+  if (cache16) {
+    wide_keys = Tensor::empty({max_len, cache_width}, dtype);
+    if (!mla) wide_values = Tensor::empty({max_len, cache_width}, dtype);
+  }
   row_scale = Tensor::empty({H}, dtype);
   step_logits = Tensor::empty({B, V}, dtype);
   last_h = Tensor::empty({B, D}, dtype);
@@ -420,64 +451,109 @@ void Decoder::Impl::run(const int32_t* ids, int64_t len) {
 template <typename T>
 void Decoder::Impl::attention(int64_t layer, int64_t len) {
   const LayerWeights& l = layers[layer];
-  const int64_t rows = Bn * len, Tk = pos + len;
+  const int64_t rows = Bn * len;
   layer_now = layer;
   linear<T>(proj.data<T>(), in_width, h.data<T>(), D, l.w_in, rows, T(0));
-  const KvHeads<T> kv_heads =
-      mla ? append_latents<T>(layer, len) : append_keys_values<T>(layer, len);
-  if (len == 1) {
-    for (int64_t b = 0; b < Bn; ++b) attend_one<T>(b, kv_heads, Tk);
+  if constexpr (std::is_same_v<T, float>) {
+    if (cache16)
+      attend_cache<T, uint16_t>(layer, len);
+    else
+      attend_cache<T, T>(layer, len);
   } else {
-    // The fused causal kernel: the len new tokens are the last queries of Tk.
-    const AttentionDims dims{.batch = Bn,
-                             .q_len = len,
-                             .kv_len = Tk,
-                             .heads = H,
-                             .kv_heads = Hkv,
-                             .qk_dim = q_dim,
-                             .v_dim = v_dim};
-    const HeadsView<const T> queries{q.data<T>(), len * H * q_dim, H * q_dim, q_dim};
-    const HeadsView<T> out{att.data<T>(), len * H * v_dim, H * v_dim, v_dim};
-    attention_forward<T>(out, nullptr, queries, kv_heads.keys, kv_heads.values, dims,
-                         static_cast<T>(scale));
+    attend_cache<T, T>(layer, len);  // the constructor allows bf16 with f32 only
   }
   linear<T>(x.data<T>(), D, att.data<T>(), H * v_dim, l.w_out, rows, T(1));  // x += o·w_outᵀ
 }
 
+// att = the attention of the len new tokens of each sequence (their queries
+// in q) over the cache, once their keys and values are appended to it.
+// A cache of C = bf16 is read as it is stored: a step widens it in registers
+// (tensor/bf16_rows.hpp); a prefill widens each sequence's cached tokens into
+// f32 scratch for the fused kernel (exactly: the same numbers the steps see).
+template <typename T, typename C>
+void Decoder::Impl::attend_cache(int64_t layer, int64_t len) {
+  const int64_t Tk = pos + len;
+  const KvHeads<C> kv_heads =
+      mla ? append_latents<T, C>(layer, len) : append_keys_values<T, C>(layer, len);
+  if (len == 1) {
+    for (int64_t b = 0; b < Bn; ++b) attend_one<T, C>(b, kv_heads, Tk);
+    return;
+  }
+  // The fused causal kernel: the len new tokens are the last queries of Tk.
+  AttentionDims dims{.batch = Bn,
+                     .q_len = len,
+                     .kv_len = Tk,
+                     .heads = H,
+                     .kv_heads = Hkv,
+                     .qk_dim = q_dim,
+                     .v_dim = v_dim};
+  const HeadsView<const T> queries{q.data<T>(), len * H * q_dim, H * q_dim, q_dim};
+  const HeadsView<T> out{att.data<T>(), len * H * v_dim, H * v_dim, v_dim};
+  if constexpr (std::is_same_v<T, C>) {
+    attention_forward<T>(out, nullptr, queries, kv_heads.keys, kv_heads.values, dims,
+                         static_cast<T>(scale));
+  } else {
+    // One sequence at a time: its Tk cached tokens widened (contiguous rows
+    // of cache_width), then the kernel with a batch of 1.
+    dims.batch = 1;
+    const auto widen = [&](const HeadsView<const C>& cached, int64_t b, Tensor& wide) {
+      const C* first = cached.data + b * cached.batch_stride;
+      widen_bf16(first, wide.data<T>(), Tk * cache_width);
+      return HeadsView<const T>{wide.data<T>(), Tk * cache_width, cached.token_stride,
+                                cached.head_stride};
+    };
+    for (int64_t b = 0; b < Bn; ++b) {
+      const HeadsView<const T> keys = widen(kv_heads.keys, b, wide_keys);
+      // mla: the values are the last d_c numbers of the rows just widened.
+      const HeadsView<const T> values =
+          mla ? HeadsView<const T>{keys.data + dr, keys.batch_stride, keys.token_stride,
+                                   keys.head_stride}
+              : widen(kv_heads.values, b, wide_values);
+      const HeadsView<const T> qb{queries.data + b * queries.batch_stride, queries.batch_stride,
+                                  queries.token_stride, queries.head_stride};
+      const HeadsView<T> ob{out.data + b * out.batch_stride, out.batch_stride, out.token_stride,
+                            out.head_stride};
+      attention_forward<T>(ob, nullptr, qb, keys, values, dims, static_cast<T>(scale));
+    }
+  }
+}
+
 // mha/gqa/mqa: proj rows are [q (H·dh) | k (Hkv·dh) | v (Hkv·dh)]. Copies q
-// into the queries, appends k and v to the cache, rotates q and k at their
-// positions; the KV heads are the cache's Hkv heads.
-template <typename T>
-KvHeads<T> Decoder::Impl::append_keys_values(int64_t layer, int64_t len) {
+// into the queries, rotates q and k at their positions, appends k and v to
+// the cache; the KV heads are the cache's Hkv heads. Keys are rotated before
+// they are stored, so a bf16 cache rounds the rotated key (RoPE after the
+// rounding would rotate a rounded key: another number).
+template <typename T, typename C>
+KvHeads<C> Decoder::Impl::append_keys_values(int64_t layer, int64_t len) {
   const KvCache& cache = kv[layer];
   const T* pp = proj.data<T>();
   T* qp = q.data<T>();
+  T* kp = fresh.data<T>();
   const int64_t dh = q_dim, kw = Hkv * dh;
-  for (int64_t b = 0; b < Bn; ++b)
+  const RopeDims query_rope{.batch = Bn,
+                            .tokens = len,
+                            .heads = H,
+                            .head_dim = dh,
+                            .rotary_dims = rope_dims,
+                            .theta = cfg.rope_theta,
+                            .position_offset = pos};
+  RopeDims key_rope = query_rope;  // one sequence's new keys
+  key_rope.batch = 1;
+  key_rope.heads = Hkv;
+  for (int64_t b = 0; b < Bn; ++b) {
     for (int64_t t = 0; t < len; ++t) {
       const T* row = pp + (b * len + t) * in_width;
       std::memcpy(qp + (b * len + t) * H * dh, row, H * dh * sizeof(T));
-      std::memcpy(cache.key<T>(seq0 + b, pos + t), row + H * dh, kw * sizeof(T));
-      std::memcpy(cache.value<T>(seq0 + b, pos + t), row + H * dh + kw, kw * sizeof(T));
+      std::memcpy(kp + t * kw, row + H * dh, kw * sizeof(T));
+      store(cache.value<C>(seq0 + b, pos + t), row + H * dh + kw, kw);
     }
-  if (rope_dims > 0) {
-    const RopeDims query_rope{.batch = Bn,
-                              .tokens = len,
-                              .heads = H,
-                              .head_dim = dh,
-                              .rotary_dims = rope_dims,
-                              .theta = cfg.rope_theta,
-                              .position_offset = pos};
-    rope_forward<T>(qp, qp, query_rope);
-    RopeDims key_rope = query_rope;
-    key_rope.batch = 1;
-    key_rope.heads = Hkv;
-    for (int64_t b = seq0; b < seq0 + Bn; ++b)
-      rope_forward<T>(cache.key<T>(b, pos), cache.key<T>(b, pos), key_rope);
+    if (rope_dims > 0) rope_forward<T>(kp, kp, key_rope);
+    store(cache.key<C>(seq0 + b, pos), kp, len * kw);  // tokens pos … pos + len − 1
   }
+  if (rope_dims > 0) rope_forward<T>(qp, qp, query_rope);
   const int64_t seq = max_len * kw;  // one sequence's stretch of the cache
-  return {.keys = {cache.key<T>(seq0, 0), seq, kw, dh},
-          .values = {cache.value<T>(seq0, 0), seq, kw, dh}};
+  return {.keys = {cache.key<C>(seq0, 0), seq, kw, dh},
+          .values = {cache.value<C>(seq0, 0), seq, kw, dh}};
 }
 
 // mla decodes as multi-query attention over the latent (models/README.md,
@@ -490,16 +566,28 @@ KvHeads<T> Decoder::Impl::append_keys_values(int64_t layer, int64_t len) {
 // The RoPE part comes first here and last in training ([q_c ; q_r]): a dot
 // product is the same sum in either order, and first is where the RoPE kernel
 // rotates (a head's first r channels), so one call rotates k_r inside the row.
-template <typename T>
-KvHeads<T> Decoder::Impl::append_latents(int64_t layer, int64_t len) {
+// As for keys, a bf16 cache rounds k_r after its rotation.
+template <typename T, typename C>
+KvHeads<C> Decoder::Impl::append_latents(int64_t layer, int64_t len) {
   const LatentKvCache& cache = latent[layer];
   const T* pp = proj.data<T>();
   T* qp = q.data<T>();
+  T* rp = fresh.data<T>();
+  const int64_t row = cache.token_stride(), seq = max_len * row;
+  RopeDims key_rope{.batch = 1,  // one sequence's new rows: one head of dr + d_c
+                    .tokens = len,
+                    .heads = 1,
+                    .head_dim = row,
+                    .rotary_dims = dr,
+                    .theta = cfg.rope_theta,
+                    .position_offset = pos};
   // proj rows are [c_q (d_cq) | k_r (dr) | c_kv (d_c)]: the last two are the cache row.
-  for (int64_t b = 0; b < Bn; ++b)
+  for (int64_t b = 0; b < Bn; ++b) {
     for (int64_t t = 0; t < len; ++t)
-      std::memcpy(cache.row<T>(seq0 + b, pos + t), pp + (b * len + t) * in_width + d_cq,
-                  (dr + d_c) * sizeof(T));
+      std::memcpy(rp + t * row, pp + (b * len + t) * in_width + d_cq, row * sizeof(T));
+    rope_forward<T>(rp, rp, key_rope);
+    store(cache.row<C>(seq0 + b, pos), rp, len * row);
+  }
   // The queries, from c_q (the first d_cq columns of proj).
   linear<T>(qp, H * q_dim, pp, in_width, layers[layer].w_q, Bn * len, T(0));
   const RopeDims query_rope{.batch = Bn,
@@ -510,36 +598,34 @@ KvHeads<T> Decoder::Impl::append_latents(int64_t layer, int64_t len) {
                             .theta = cfg.rope_theta,
                             .position_offset = pos};
   rope_forward<T>(qp, qp, query_rope);
-  RopeDims key_rope = query_rope;  // the cache rows: one head of dr + d_c
-  key_rope.batch = 1;
-  key_rope.heads = 1;
-  key_rope.head_dim = dr + d_c;
-  for (int64_t b = seq0; b < seq0 + Bn; ++b)
-    rope_forward<T>(cache.row<T>(b, pos), cache.row<T>(b, pos), key_rope);
-  const int64_t row = cache.token_stride(), seq = max_len * row;
   // One KV head: its head stride (here the row) is never used.
-  return {.keys = {cache.row<T>(seq0, 0), seq, row, row},
-          .values = {cache.latent<T>(seq0, 0), seq, row, row}};
+  return {.keys = {cache.row<C>(seq0, 0), seq, row, row},
+          .values = {cache.latent<C>(seq0, 0), seq, row, row}};
 }
 
 // One new token of sequence b (row b of q) against the Tk cached tokens:
 // for each KV head, the G = H / Hkv query heads that read it score all keys
-// in one product, then mix the values in another.
-template <typename T>
-void Decoder::Impl::attend_one(int64_t b, const KvHeads<T>& kv_heads, int64_t Tk) {
+// in one product, then mix the values in another (a bf16 cache: the products
+// of tensor/bf16_rows.hpp, which widen each cached number in registers).
+template <typename T, typename C>
+void Decoder::Impl::attend_one(int64_t b, const KvHeads<C>& kv_heads, int64_t Tk) {
   const int64_t G = H / Hkv;
-  const HeadsView<const T>& keys = kv_heads.keys;
-  const HeadsView<const T>& values = kv_heads.values;
+  const HeadsView<const C>& keys = kv_heads.keys;
+  const HeadsView<const C>& values = kv_heads.values;
   T* s = scores.data<T>();
   for (int64_t g = 0; g < Hkv; ++g) {
     const T* qg = q.data<T>() + b * H * q_dim + g * G * q_dim;  // [G, q_dim]
     // [Tk, q_dim] and [Tk, v_dim], rows token_stride apart
-    const T* kg = keys.data + b * keys.batch_stride + g * keys.head_stride;
-    const T* vg = values.data + b * values.batch_stride + g * values.head_stride;
+    const C* kg = keys.data + b * keys.batch_stride + g * keys.head_stride;
+    const C* vg = values.data + b * values.batch_stride + g * values.head_stride;
     T* og = att.data<T>() + b * H * v_dim + g * G * v_dim;  // [G, v_dim]
     // s [G, Tk] = scale · q·kᵀ
-    blas::gemm_on_this_thread<T>(false, true, G, Tk, q_dim, static_cast<T>(scale), qg, q_dim, kg,
-                                 keys.token_stride, T(0), s, Tk);
+    if constexpr (std::is_same_v<T, C>)
+      blas::gemm_on_this_thread<T>(false, true, G, Tk, q_dim, static_cast<T>(scale), qg, q_dim, kg,
+                                   keys.token_stride, T(0), s, Tk);
+    else
+      bf16_rows_scores(qg, q_dim, G, kg, keys.token_stride, Tk, q_dim, static_cast<T>(scale), s,
+                       Tk);
     T* inv = row_scale.data<T>();
     for (int64_t r = 0; r < G; ++r) {
       T* row = s + r * Tk;
@@ -556,8 +642,11 @@ void Decoder::Impl::attend_one(int64_t b, const KvHeads<T>& kv_heads, int64_t Tk
       }
     }
     // o [G, v_dim] = p · v, then divided by each row's sum (as the training kernel does)
-    blas::gemm_on_this_thread<T>(false, false, G, v_dim, Tk, T(1), s, Tk, vg, values.token_stride,
-                                 T(0), og, v_dim);
+    if constexpr (std::is_same_v<T, C>)
+      blas::gemm_on_this_thread<T>(false, false, G, v_dim, Tk, T(1), s, Tk, vg, values.token_stride,
+                                   T(0), og, v_dim);
+    else
+      bf16_rows_mix(s, Tk, G, vg, values.token_stride, Tk, v_dim, og, v_dim);
     for (int64_t r = 0; r < G; ++r)
       for (int64_t c = 0; c < v_dim; ++c) og[r * v_dim + c] *= inv[r];
   }
@@ -750,6 +839,10 @@ int64_t Decoder::max_len() const {
 }
 int64_t Decoder::position() const {
   return impl_->pos;
+}
+
+KvCacheFormat Decoder::kv_cache_format() const {
+  return impl_->cache16 ? KvCacheFormat::BF16 : KvCacheFormat::F32;
 }
 
 int64_t Decoder::cache_bytes_per_token() const {

@@ -55,6 +55,10 @@ struct DecoderOptions {
   // Prefill runs in chunks of at most this many tokens per sequence (0: as
   // many as fit in 4096 rows); buffers are sized for one chunk.
   int64_t prefill_chunk = 0;
+  // What the KV caches store: the decoder's dtype, or bf16 (an f32 decoder
+  // only): half the bytes, each cached key (after RoPE) and value, or MLA
+  // row, rounded to nearest even; the attention widens them to f32.
+  KvCacheFormat kv_cache = KvCacheFormat::F32;
   // Keep what step() computes of each layer's attention probabilities and
   // MoE routing (batch 1 only), for attention maps (models/attention_maps.hpp).
   bool record_attention = false;
@@ -89,9 +93,10 @@ class Decoder {
   int64_t batch() const;
   int64_t max_len() const;
   int64_t position() const;  // tokens cached per sequence
+  KvCacheFormat kv_cache_format() const;
 
   // Cache size: bytes per token of one sequence, over all layers (2·L·Hkv·dh
-  // or L·(d_c + dr) numbers, times the element size), the bytes holding the
+  // or L·(d_c + dr) numbers, times the element size: 4 in f32, 2 in bf16), the bytes holding the
   // cached tokens now (B · position · per token), and the bytes allocated.
   int64_t cache_bytes_per_token() const;
   int64_t cache_bytes() const;

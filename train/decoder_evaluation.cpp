@@ -5,10 +5,12 @@
 
 namespace attnlab {
 
-double decoder_validation_loss(const DecoderWeights& weights, const std::vector<Batch>& batches) {
+double decoder_validation_loss(const DecoderWeights& weights, const std::vector<Batch>& batches,
+                               KvCacheFormat kv_cache) {
   ATTN_CHECK(!batches.empty(), "decoder_validation_loss: no batches");
   const Batch& first = batches.front();
-  Decoder decoder(weights, DType::F32, {.batch = first.batch_size, .max_len = first.seq_len});
+  Decoder decoder(weights, DType::F32,
+                  {.batch = first.batch_size, .max_len = first.seq_len, .kv_cache = kv_cache});
   double total = 0;
   for (const Batch& b : batches) {
     ATTN_CHECK(b.batch_size == first.batch_size && b.seq_len == first.seq_len,

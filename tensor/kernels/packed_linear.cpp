@@ -54,63 +54,7 @@ namespace HWY_NAMESPACE {
 using attnlab::QuantizedRows;
 using kernels::PackedRows;
 
-// Up to Lanes(d) weights of row `w` at column c as f32 (count < Lanes: the
-// rest are 0).
-template <class D>
-HWY_INLINE hn::Vec<D> LoadWeights(D d, const float* w, size_t c, size_t count) {
-  if (count == hn::Lanes(d)) return hn::LoadU(d, w + c);
-  return LoadTail(d, w + c, count, 0.0f);
-}
-template <class D>
-HWY_INLINE hn::Vec<D> LoadWeights(D d, const uint16_t* w, size_t c, size_t count) {
-  const hn::Rebind<uint16_t, D> d16;
-  const hn::RebindToUnsigned<D> du;
-  hn::Vec<decltype(d16)> bits;
-  if (count == hn::Lanes(d)) {
-    bits = hn::LoadU(d16, w + c);
-  } else {
-    HWY_ALIGN uint16_t buf[kVectorCapacity<float>] = {};
-    std::memcpy(buf, w + c, count * sizeof(uint16_t));
-    bits = hn::Load(d16, buf);
-  }
-  // bf16 is the upper half of an f32: widening is a shift.
-  return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, bits)));
-}
-template <class D>
-HWY_INLINE hn::Vec<D> LoadActivations(D d, const float* x, size_t c, size_t count) {
-  if (count == hn::Lanes(d)) return hn::LoadU(d, x + c);
-  return LoadTail(d, x + c, count, 0.0f);
-}
-
-// acc[r] += w[c, c + count) · x_r[c, c + count), lane-wise.
-template <size_t R, class D, typename W>
-HWY_INLINE void ChunkFma(D d, const W* w, const float* const* x, size_t c, size_t count,
-                         hn::Vec<D>* acc) {
-  const auto wv = LoadWeights(d, w, c, count);
-  for (size_t r = 0; r < R; ++r)
-    acc[r] = hn::MulAdd(wv, LoadActivations(d, x[r], c, count), acc[r]);
-}
-
-// out[r] = w · x_r for f32 or bf16 weights w [k].
-template <size_t R, typename W>
-HWY_INLINE void DotRowsPlain(const W* w, const float* const* x, size_t k, float* out) {
-  const hn::ScalableTag<float> d;
-  using V = hn::Vec<decltype(d)>;
-  const size_t L = hn::Lanes(d);
-  V a0[R], a1[R];
-  for (size_t r = 0; r < R; ++r) a0[r] = a1[r] = hn::Zero(d);
-  size_t c = 0;
-  for (; c + 2 * L <= k; c += 2 * L) {
-    ChunkFma<R>(d, w, x, c, L, a0);
-    ChunkFma<R>(d, w, x, c + L, L, a1);
-  }
-  if (c + L <= k) {
-    ChunkFma<R>(d, w, x, c, L, a0);
-    c += L;
-  }
-  if (c < k) ChunkFma<R>(d, w, x, c, k - c, a1);
-  for (size_t r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0[r], a1[r])));
-}
+// LoadWeights, ChunkFma and DotRowsPlain (f32 and bf16 rows) are in simd-inl.hpp.
 
 // ------------------------------------------------------------------ int8
 // out[r] = the int8 dot product of W's row (tiles w, scales sw) with the

@@ -671,6 +671,10 @@ std::vector<Row> rows() {
       {cat(cat({"eval"}, ck), {"--bogus"}), 2, "--bogus"},
       {cat(cat({"eval"}, ck), {"--batches", "0"}), 2, "--batches"},
       {cat(cat({"eval"}, ck), {"--batch-size", "-1"}), 2, "--batch-size"},
+      {cat(cat({"eval"}, ck), {"--kv-cache", "bf16"}), 2,
+       "--kv-cache applies to a decoder checkpoint (attnlab convert); run/last.safetensors is a "
+       "training checkpoint"},
+      {cat(cat({"eval"}, ck), {"--kv-cache", "fp8"}), 2, "--kv-cache: fp8 not in {f32,bf16}"},
       {cat(cat({"eval"}, ck), {"--by-position", "corpus.txt"}), 1,
        "corpus.txt is a file, not a directory"},
       {{"eval", "--checkpoint", "missing.safetensors"}, 2, "File does not exist"},
@@ -853,6 +857,7 @@ std::vector<Row> rows() {
       {cat(cat({"sample"}, ck), {"--top-k", "-2"}), 2, "--top-k: must be ≥ 0"},
       {cat(cat({"sample"}, ck), {"--top-p", "1.5"}), 2, "--top-p"},
       {cat(cat({"sample"}, ck), {"--threads", "-1"}), 2, "--threads"},
+      {cat(cat({"sample"}, ck), {"--kv-cache", "fp8"}), 2, "--kv-cache: fp8 not in {f32,bf16}"},
       {{"sample", "--checkpoint", "missing.safetensors"}, 2, "Path does not exist"},
       {{"sample", "--checkpoint", "corpus.txt"}, 1, "not a safetensors file?"},
       {{"sample", "--checkpoint", "empty.safetensors"}, 1, "too short"},

@@ -79,6 +79,7 @@ TEST_CASE("attnlab info --json: one object for scripts, which python3 -m json.to
       run_attnlab({"info", "--preset", "baby", "--attention", "mla", "--json"}).out);
   CHECK(preset.at("step").is_null());
   CHECK(preset.at("kv_cache_bytes_per_token") == 768);
+  CHECK(preset.at("kv_cache_bytes_per_token_bf16") == 384);  // sample --kv-cache bf16
   CHECK(preset.at("config").at("attention") == "mla");
 
   // A checkpoint with only its config, as another implementation writes it.

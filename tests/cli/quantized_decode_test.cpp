@@ -76,11 +76,19 @@ TEST_CASE("convert --weights bf16|int8: trained tiny models of every variant kee
           run_attnlab({"convert", "--checkpoint", ck, "--out", dec, "--weights", weights});
       REQUIRE_MESSAGE(conv.exit_code == 0, conv.describe());
       const CommandResult r = eval(dec);
-      CHECK(contains(r.out, std::string("; decoder, ") + weights + " weights)"));
+      CHECK(contains(r.out, std::string("; decoder, ") + weights + " weights, "));
       const double loss = val_loss(r);
       if (std::string(weights) == "f32") {
         f32 = loss;
         CHECK(std::abs(loss - trained) <= 2e-4);  // the same model, another path
+        CHECK(contains(r.out, " f32 KV cache)"));
+        // A bf16 KV cache: every cached key and value rounded, the loss all but the same.
+        std::vector<std::string> args{"eval", "--checkpoint", dec, "--kv-cache", "bf16"};
+        args.insert(args.end(), eval_flags.begin(), eval_flags.end());
+        const CommandResult r16 = run_attnlab(args);
+        REQUIRE_MESSAGE(r16.exit_code == 0, r16.describe());
+        CHECK(contains(r16.out, "; decoder, f32 weights, bf16 KV cache)"));
+        CHECK(std::abs(val_loss(r16) - loss) <= 0.002);
         CHECK(!contains(conv.out, "matrices in"));
         CHECK(!contains(conv.out, "stored values"));
       } else {
@@ -100,6 +108,21 @@ TEST_CASE("convert --weights bf16|int8: trained tiny models of every variant kee
                      "12", "--seed", "3", "--threads", "1"});
     REQUIRE_MESSAGE(s.exit_code == 0, s.describe());
     CHECK(contains(s.err, " with int8 weights\n"));
+    // sample --kv-cache bf16: the cache takes half the bytes per token.
+    const CommandResult s16 =
+        run_attnlab({"sample", "--checkpoint", tmp.file(name + "_int8.safetensors"), "--tokens",
+                     "12", "--seed", "3", "--threads", "1", "--kv-cache", "bf16"});
+    REQUIRE_MESSAGE(s16.exit_code == 0, s16.describe());
+    auto per_token = [](const std::string& err) {
+      const size_t at = err.find(" bytes per token over ");
+      REQUIRE(at != std::string::npos);
+      const size_t from = err.rfind('(', at) + 1;
+      return std::stoll(err.substr(from, at - from));
+    };
+    CHECK(contains(s16.err, "layers, bf16); "));
+    CHECK(contains(s.err, "layers, f32); "));
+    CHECK(per_token(s16.err) * 2 == per_token(s.err));
+    CHECK(!s16.out.empty());
   }
 }
 

@@ -233,29 +233,32 @@ TEST_CASE("a malformed int8 or bf16 decoder file is refused with one message") {
 }
 
 TEST_CASE("a batch of sequences samples what each samples alone, every variant and format") {
+  // Every weight format, with an f32 and with a bf16 KV cache.
   for (const Variant& v :
        {Variant{.attention = "mha"}, Variant{.attention = "mla"},
         Variant{.attention = "gqa", .moe = true}, Variant{.attention = "mqa", .ffn = "relu"}}) {
     CAPTURE(v.name());
     const ModelConfig config = small_config(v);  // max_seq_len 12: the window slides
     const auto model = random_model(config, DType::F32, 21);
-    for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Int8}) {
-      CAPTURE(weight_format_name(f));
-      const DecoderWeights w = packed_weights(*model, f);
-      const std::vector<int32_t> prompt = random_ids(5, config.vocab_size, 4);
-      const GenerateOptions g{.max_new_tokens = 20, .sampling = {}, .seed = 40, .slide = true};
-      Decoder batch(w, DType::F32, {.batch = 4});
-      const std::vector<GenerateResult> together = generate_batch(batch, prompt, g);
-      REQUIRE(together.size() == 4);
-      CHECK(together[0].slides >= 1);
-      Decoder one(w, DType::F32, {.batch = 1});
-      for (int64_t b = 0; b < 4; ++b) {
-        GenerateOptions gb = g;
-        gb.seed = g.seed + static_cast<uint64_t>(b);
-        CHECK(generate(one, prompt, gb).tokens == together[b].tokens);
+    for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Int8})
+      for (KvCacheFormat kv : {KvCacheFormat::F32, KvCacheFormat::BF16}) {
+        CAPTURE(weight_format_name(f));
+        CAPTURE(kv_cache_format_name(kv));
+        const DecoderWeights w = packed_weights(*model, f);
+        const std::vector<int32_t> prompt = random_ids(5, config.vocab_size, 4);
+        const GenerateOptions g{.max_new_tokens = 20, .sampling = {}, .seed = 40, .slide = true};
+        Decoder batch(w, DType::F32, {.batch = 4, .kv_cache = kv});
+        const std::vector<GenerateResult> together = generate_batch(batch, prompt, g);
+        REQUIRE(together.size() == 4);
+        CHECK(together[0].slides >= 1);
+        Decoder one(w, DType::F32, {.batch = 1, .kv_cache = kv});
+        for (int64_t b = 0; b < 4; ++b) {
+          GenerateOptions gb = g;
+          gb.seed = g.seed + static_cast<uint64_t>(b);
+          CHECK(generate(one, prompt, gb).tokens == together[b].tokens);
+        }
+        CHECK(together[0].tokens != together[1].tokens);
       }
-      CHECK(together[0].tokens != together[1].tokens);
-    }
   }
 }
 
