@@ -2,7 +2,8 @@
 // command or flag gets "did you mean …", hidden commands are never named,
 // train's MoE flag has one meaning (--experts-per-token; the old --top-k is a
 // deprecated alias that says so), and an --out file gets its directories
-// created but never replaces a file another command wrote without --force.
+// created but never replaces a file another command wrote without --force;
+// --threads past the machine's cores gets a note, never a refusal.
 // The exit codes of the refusals are checked row by row in cli_errors_test.
 #include <doctest/doctest.h>
 
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "attnlab/models/checkpoint.hpp"
 #include "attnlab/models/safetensors.hpp"
@@ -172,6 +174,33 @@ TEST_CASE("eval counts its batches on stderr; the result alone is on stdout") {
   CHECK(r.err == "evaluating: 2/8\nevaluating: 4/8\nevaluating: 6/8\nevaluating: 8/8\n");
   CHECK(r.out.rfind("val loss ", 0) == 0);
   CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+}
+
+TEST_CASE("--threads past the cores: a note on stderr, the same result") {
+  TempDir tmp("attnlab-threads-note");
+  {
+    std::ofstream corpus(tmp.file("corpus.txt"));
+    for (int line = 0; line < 20; ++line) corpus << "to be or not to be, that is the question\n";
+  }
+  const unsigned cores = std::thread::hardware_concurrency();
+  REQUIRE(cores > 0);
+  const std::string past = std::to_string(cores + 1), all = std::to_string(cores);
+  const CommandResult over = run_attnlab(
+      {"tokenize", "--data", tmp.file("corpus.txt"), "--out", tmp.file("over"), "--threads", past});
+  REQUIRE_MESSAGE(over.exit_code == 0, over.describe());
+  CHECK(contains(over.err, "attnlab: note: --threads " + past + " is more than this machine's " +
+                               all + " cores"));
+  const CommandResult fits = run_attnlab(
+      {"tokenize", "--data", tmp.file("corpus.txt"), "--out", tmp.file("fits"), "--threads", all});
+  REQUIRE_MESSAGE(fits.exit_code == 0, fits.describe());
+  CHECK_FALSE(contains(fits.err, "note: --threads"));
+  for (const char* file : {"train.bin", "val.bin", "tokenizer.json"})
+    CHECK(read_text_file(tmp.file(std::string("over/") + file)) ==
+          read_text_file(tmp.file(std::string("fits/") + file)));
+  const CommandResult quiet = run_attnlab({"tokenize", "--data", tmp.file("corpus.txt"), "--out",
+                                           tmp.file("quiet"), "--threads", past, "--quiet"});
+  REQUIRE_MESSAGE(quiet.exit_code == 0, quiet.describe());
+  CHECK(quiet.err.empty());
 }
 
 }  // namespace
