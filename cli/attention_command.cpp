@@ -158,11 +158,11 @@ void add_attention_command(CLI::App& app) {
       "attention",
       "Attention maps of a prompt: every layer's and head's probabilities as SVG heat maps and "
       "JSON (MoE: each token's experts too)");
-  cmd->add_option("--checkpoint", opts->checkpoint,
+  cmd->add_option("-m,--checkpoint", opts->checkpoint,
                   "Checkpoint, training or decoder form (.safetensors)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--prompt", opts->prompt, "The text whose attention to show")->required();
+  cmd->add_option("-p,--prompt", opts->prompt, "The text whose attention to show")->required();
   cmd->add_option("--out", opts->out, "Output directory: attention.json and layer_<l>.svg")
       ->required();
   cmd->callback([opts] { run_attention(*opts); });

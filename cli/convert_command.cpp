@@ -86,7 +86,7 @@ void add_convert_command(CLI::App& app) {
       "convert",
       "Convert a training checkpoint to a KV-cached decoder (MLA: absorbed weights), after "
       "checking that both give the same logits");
-  cmd->add_option("--checkpoint", opts->checkpoint, "Training checkpoint (.safetensors)")
+  cmd->add_option("-m,--checkpoint", opts->checkpoint, "Training checkpoint (.safetensors)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", opts->out,

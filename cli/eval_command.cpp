@@ -160,7 +160,7 @@ void add_eval_command(CLI::App& app) {
       "eval",
       "Validation loss, perplexity and bits per byte (on stdout; the batches count up on stderr: a "
       "bar on a terminal, a line at each quarter in a file or a pipe or under mpirun)");
-  cmd->add_option("--checkpoint", o->checkpoint,
+  cmd->add_option("-m,--checkpoint", o->checkpoint,
                   "Checkpoint (.safetensors) written by attnlab train, or a decoder checkpoint "
                   "of attnlab convert (evaluated through the decoder, as stored)")
       ->required()
@@ -185,7 +185,7 @@ void add_eval_command(CLI::App& app) {
                   "A decoder checkpoint's KV cache: f32, or bf16 (half the bytes; each cached key "
                   "and value rounded to bf16, as `sample --kv-cache bf16` decodes) (default f32)")
       ->check(CLI::IsMember({"f32", "bf16"}));
-  cmd->add_option("--threads", o->threads, "Threads (default 0: all cores)")
+  cmd->add_option("-t,--threads", o->threads, "Threads (default 0: all cores)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   cmd->callback([o] { run_eval(*o); });
 }

@@ -171,7 +171,7 @@ void add_info_command(CLI::App& app) {
       app.add_subcommand("info",
                          "Print a model's config, parameter counts and cache size; for a "
                          "checkpoint also its step, val loss, settings, tokenizer and date");
-  cmd->add_option("--checkpoint", opts->checkpoint, "A checkpoint (.safetensors)")
+  cmd->add_option("-m,--checkpoint", opts->checkpoint, "A checkpoint (.safetensors)")
       ->check(CLI::ExistingFile);
   opts->model.add_to(*cmd);
   cmd->add_option("--vocab-size", opts->vocab_size, "Vocabulary size for a preset (default 65)")

@@ -91,7 +91,7 @@ void add_inspect_command(CLI::App& app) {
       "inspect",
       "Write logits, loss and every gradient of one batch, to check against another "
       "implementation");
-  cmd->add_option("--checkpoint", opts->checkpoint, "Model checkpoint (.safetensors)")
+  cmd->add_option("-m,--checkpoint", opts->checkpoint, "Model checkpoint (.safetensors)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option(

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -31,16 +33,21 @@ std::vector<std::string> visible_commands(CLI::App& app) {
   return names;
 }
 
-// The first "--flag" of the command line that `command` (or the program
-// itself) does not know, with the closest flag it does know: "" when every
-// flag is known (CLI11 complained of something else).
+// The first "--flag" or "-f" of the command line that `command` (or the
+// program itself) does not know, with the closest long flag it does know: ""
+// when every flag is known (CLI11 complained of something else).
 std::string unknown_flag_message(CLI::App& app, CLI::App& command, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--") break;  // what follows is not flags
-    if (arg.rfind("--", 0) != 0) continue;
-    const std::string name = arg.substr(0, arg.find('='));
+    // A short flag is "-x" or "-xVALUE"; "-1" and "-.5" are values.
+    const bool is_short = arg.size() >= 2 && arg[0] == '-' && std::isalpha(uint8_t(arg[1]));
+    if (arg.rfind("--", 0) != 0 && !is_short) continue;
+    const std::string name = is_short ? arg.substr(0, 2) : arg.substr(0, arg.find('='));
     if (command.get_option_no_throw(name) || app.get_option_no_throw(name)) continue;
+    if (is_short)
+      return fmt::format("unknown flag {} of {} (attnlab {} --help lists its flags)", name,
+                         command.get_name(), command.get_name());
     std::vector<std::string> flags;
     for (const CLI::Option* opt : command.get_options())
       if (!opt->get_group().empty())  // hidden ones (deprecated spellings) are not offered

@@ -129,7 +129,7 @@ void add_survey_command(CLI::App& app, const std::string& command_line) {
                   "A DATA_DIR of attnlab tokenize, or a corpus file (default: bundled "
                   "tiny-shakespeare)")
       ->check(CLI::ExistingPath);
-  cmd->add_option("--threads", o->threads, "Threads per run (default 0: all cores)")
+  cmd->add_option("-t,--threads", o->threads, "Threads per run (default 0: all cores)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   cmd->add_option("--pairs", f->pairs,
                   "recall: the numbers of key-value pairs to sweep (default 2,4,8,16)")

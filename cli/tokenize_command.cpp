@@ -114,7 +114,7 @@ void add_tokenize_command(CLI::App& app) {
                   "Tokens per shard file; a split past it is numbered shards (default 2^30)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_flag("--force", t.force, "Replace DATA_DIR if it holds a prepared dataset");
-  cmd->add_option("--threads", t.threads, "Threads (default 0: all cores)")
+  cmd->add_option("-t,--threads", t.threads, "Threads (default 0: all cores)")
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
   cmd->callback([o] { run_tokenize(*o); });

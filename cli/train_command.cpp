@@ -316,7 +316,7 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 0.99));
   cmd->add_option("--seed", s.seed, "Seed of the init and of the batch order (default 1337)")
       ->check(kSeed);
-  cmd->add_option("--threads", s.threads,
+  cmd->add_option("-t,--threads", s.threads,
                   "Threads (default 0: all cores or one, whichever trains faster, measured as it "
                   "goes)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));

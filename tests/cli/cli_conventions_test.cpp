@@ -57,6 +57,32 @@ TEST_CASE("a mistyped command or flag gets the closest one; hidden commands stay
   CHECK(contains(near_old.err, "unknown flag --top-kk of train (attnlab train --help lists"));
 }
 
+TEST_CASE("a short flag means the same on every command; an unknown one is named") {
+  // -m is --checkpoint, -t --threads, -p --prompt wherever the long flag exists.
+  for (const char* command : {"tokenize", "train", "eval", "survey", "info", "inspect", "convert",
+                              "sample", "attention"}) {
+    const CommandResult help = run_attnlab({command, "--help"});
+    REQUIRE_MESSAGE(help.exit_code == 0, help.describe());
+    for (const auto& [short_flag, long_flag] :
+         {std::pair{"-m,", "--checkpoint"}, std::pair{"-t,", "--threads"},
+          std::pair{"-p,", "--prompt "}}) {
+      if (!contains(help.out, long_flag)) continue;
+      CAPTURE(command);
+      CAPTURE(long_flag);
+      CHECK(contains(help.out, std::string(short_flag) + long_flag));
+    }
+  }
+  const CommandResult unknown = run_attnlab({"info", "-x", "1"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err ==
+        "attnlab: error: unknown flag -x of info (attnlab info --help lists its flags)\n"
+        "Run with --help for usage.\n");
+  // A negative number is a value, not a flag: its own message.
+  const CommandResult negative = run_attnlab({"train", "--lr", "-1"});
+  CHECK(negative.exit_code == 2);
+  CHECK(contains(negative.err, "--lr"));
+}
+
 TEST_CASE("--experts-per-token; --top-k still works on train and info, with a warning") {
   const CommandResult help = run_attnlab({"train", "--help"});
   CHECK(contains(help.out, "--experts-per-token"));
