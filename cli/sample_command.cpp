@@ -207,8 +207,9 @@ void add_sample_command(CLI::App& app) {
       ->check(kNonNegativeNumber)
       ->excludes(greedy);
   cmd->add_option("--top-p", o->sampling.top_p,
-                  "Sample among the most likely tokens that make up this probability (default 1)")
-      ->check(CLI::Range(0.0, 1.0))
+                  "Sample among the most likely tokens that make up this probability, in (0, 1] "
+                  "(default 1: all)")
+      ->check(kShareAboveZero)
       ->excludes(greedy);
   cmd->add_option("-s,--seed", o->seed,
                   "Random seed: same seed, same text (default: a random one, printed)")

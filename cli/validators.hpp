@@ -39,6 +39,14 @@ inline const CLI::Validator kNonNegativeNumber(
     },
     "NONNEGATIVE");
 
+// A share that must keep something: top-p 0 would keep no token.
+inline const CLI::Validator kShareAboveZero(
+    [](std::string& text) {
+      return detail::check_number(
+          text, [](double v) { return v > 0 && v <= 1; }, "in (0, 1]");
+    },
+    "SHARE");
+
 inline const CLI::Validator kSeed(
     [](std::string& text) {
       errno = 0;

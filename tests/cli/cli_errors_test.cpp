@@ -880,6 +880,8 @@ std::vector<Row> rows() {
       {cat(cat({"sample"}, ck), {"--temperature", "hot"}), 2,
        "--temperature: 'hot' is not a number"},
       {cat(cat({"sample"}, ck), {"--prompt", ""}), 1, "the prompt is empty"},
+      {cat(cat({"sample"}, ck), {"--top-p", "0"}), 2, "--top-p: must be in (0, 1], got 0"},
+      {cat(cat({"sample"}, ck), {"--top-p", "1.5"}), 2, "--top-p: must be in (0, 1], got 1.5"},
       {{"sample", "--checkpoint", "corrupt.safetensors"}, 1, "corrupt.safetensors: the header"},
       {{"sample", "--checkpoint", "lying.safetensors"}, 1, "lying.safetensors: header length"},
       {{"sample", "--checkpoint", "emptyrun"}, 1, "emptyrun is a directory without a best"},
