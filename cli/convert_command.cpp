@@ -52,19 +52,25 @@ void run_convert(const ConvertOptions& o) {
       "(B={} × T={}, {} tokens prefilled, then one step per token): largest difference {:.2g} "
       "of the logits' size (tolerance {:.0e})\n",
       a.batch, a.seq_len, a.prefill_tokens, a.max_relative_error, a.tolerance);
+  // A MoE's checks compare each sequence's positions before a token first
+  // changes experts, and need the experts to agree at most positions.
+  auto routing = [&](const RoutingAgreement& r) {
+    return fmt::format(
+        "same experts at {} of {} positions, logits compared at the {} before a "
+        "token first changes experts",
+        r.agreeing, r.positions, r.compared);
+  };
   if (format != WeightFormat::F32)
     fmt::print(
         "checked: the {} decoder computes with its stored values (largest difference {:.2g} from "
-        "an f64 decoder of them, {}); rounding the weights moved the logits by "
-        "{:.2g} of their size{}\n",
-        o.weights, packed.max_relative_error,
-        packed.tolerance > 0 ? fmt::format("tolerance {:.0e}", packed.tolerance)
-                             : std::string("not bounded: int8 rounds the activations too, and a "
-                                           "MoE token may change experts"),
-        packed.rounding_error,
-        packed.rounding_tolerance > 0
-            ? fmt::format(" (tolerance {:.0e})", packed.rounding_tolerance)
-            : " (a MoE: not bounded, a token may change experts; eval measures the loss)");
+        "an f64 decoder of them, tolerance {:.2g}{}); rounding the weights moved the logits by "
+        "{:.2g} of their size (tolerance {:.2g}{})\n",
+        o.weights, packed.max_relative_error, packed.tolerance,
+        c.is_moe() ? "; " + routing(packed.routing) : "", packed.rounding_error,
+        packed.rounding_tolerance,
+        c.is_moe() ? "; against the f32 decoder of the training weights, " +
+                         routing(packed.rounding_routing)
+                   : "");
   const int64_t per_token = c.kv_cache_floats_per_token();
   int64_t packed_bytes = 0;
   for (const auto& [name, m] : w.packed) packed_bytes += m.bytes();

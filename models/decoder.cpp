@@ -695,8 +695,8 @@ void Decoder::Impl::mixture(int64_t layer, int64_t rows) {
   }
   for (int64_t e = 0; e < E; ++e) choice_count[layer][e] += routing.tokens_per_expert(e);
   routed[layer] += rows;
-  if (record && rows == 1)
-    std::copy_n(routing.chosen.begin(), k, routing_record[layer].begin() + pos * k);
+  if (record)  // batch 1: the rows are positions pos … pos + rows − 1
+    std::copy_n(routing.chosen.begin(), rows * k, routing_record[layer].begin() + pos * k);
 
   T* out = moe_out.data<T>();
   T* in = moe_in.data<T>();

@@ -114,7 +114,8 @@ class Decoder {
   // With DecoderOptions::record_attention, what step() saw since reset():
   // layer l's probabilities [H, max_len, max_len] (row t: the token at
   // position t over keys 0 … t, as the decoder computed them; for mla the
-  // absorbed form's) and, for a MoE, each position's k experts [max_len, k].
+  // absorbed form's) and, for a MoE, each position's k experts [max_len, k]
+  // (prefilled positions too: convert's check compares routings).
   const Tensor& attention_record(int64_t layer) const;
   const std::vector<int32_t>& routing_record(int64_t layer) const;
 

@@ -56,6 +56,28 @@ TEST_CASE("attnlab convert checks agreement, then writes the decoder form") {
   }
 }
 
+TEST_CASE("attnlab convert --weights bf16|int8 of a MoE: both checks enforced") {
+  TempDir tmp("attnlab-convert-moe");
+  const ModelConfig config = test::small_config({.attention = "gqa", .moe = true});
+  const std::string train = tmp.file("train.safetensors");
+  write_checkpoint(train, *test::random_model(config, DType::F32, 1));
+  for (const std::string weights : {"bf16", "int8"}) {
+    INFO(weights);
+    const std::string dec = tmp.file(weights + ".safetensors");
+    const CommandResult r =
+        run_attnlab({"convert", "--checkpoint", train, "--out", dec, "--weights", weights});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+    const std::string tolerance = weights == "bf16" ? "0.0001" : "0.075";
+    CHECK(contains(r.out, "checked: the " + weights +
+                              " decoder computes with its stored values (largest difference "));
+    CHECK(contains(r.out, ", tolerance " + tolerance + "; same experts at "));
+    CHECK(contains(r.out, " of 24 positions, logits compared at the "));
+    CHECK(contains(r.out, "; against the f32 decoder of the training weights, same experts at "));
+    CHECK(!contains(r.out, "not bounded"));
+    CHECK(read_decoder_weights(dec).weights == parse_weight_format(weights));
+  }
+}
+
 TEST_CASE("attnlab convert refuses bad arguments, writing nothing") {
   TempDir tmp("attnlab-convert-bad");
   const ModelConfig config = test::small_config({.attention = "gqa"});

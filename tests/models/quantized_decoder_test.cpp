@@ -13,6 +13,7 @@
 #include "attnlab/models/decoder_checkpoint.hpp"
 #include "attnlab/models/safetensors.hpp"
 #include "attnlab/models/sampling.hpp"
+#include "attnlab/tensor/ops.hpp"
 #include "tests/models/decoder_test_util.hpp"
 
 namespace attnlab {
@@ -52,6 +53,13 @@ DecoderWeights packed_weights(const LanguageModel& model, WeightFormat format) {
   DecoderWeights w = absorb_weights(model, DType::F32);
   pack_decoder_weights(w, format);
   return w;
+}
+
+// An int8 matrix whose stored values are no longer its tensor's.
+void halve_scales(PackedMatrix& m) {
+  std::vector<float> scales(m.int8_scales().begin(), m.int8_scales().end());
+  for (float& s : scales) s *= 0.5f;
+  m = PackedMatrix::from_int8(m.rows(), m.cols(), m.int8_values(), scales);
 }
 
 }  // namespace
@@ -104,12 +112,59 @@ TEST_CASE("convert's check of an int8 decoder still catches a matrix read wrongl
         decoder_values_tolerance(WeightFormat::Int8));
   // One matrix whose stored values are not those of its tensor: the first
   // layer's FFN output with its scales halved.
-  PackedMatrix& m = w.packed.at("layers.0.ffn.w_down.weight");
-  std::vector<float> scales(m.int8_scales().begin(), m.int8_scales().end());
-  for (float& s : scales) s *= 0.5f;
-  m = PackedMatrix::from_int8(m.rows(), m.cols(), m.int8_values(), scales);
+  halve_scales(w.packed.at("layers.0.ffn.w_down.weight"));
   CHECK(contains(error_of([&] { check_packed_decoder(*model, w, 1); }),
                  "does not compute with its stored values"));
+}
+
+TEST_CASE("convert's checks of a MoE decoder: enforced where the routing agrees") {
+  for (const Variant& v : {Variant{.attention = "gqa", .moe = true},
+                           Variant{.attention = "mla", .moe = true, .top_k = 1}}) {
+    CAPTURE(v.name());
+    const auto model = random_model(small_config(v), DType::F32, 1);
+    for (WeightFormat f : kPacked) {
+      CAPTURE(weight_format_name(f));
+      const PackedAgreement a = check_packed_decoder(*model, packed_weights(*model, f), 0);
+      CHECK(a.tolerance == decoder_values_tolerance(f, true));
+      CHECK(a.rounding_tolerance == decoder_check_tolerance(f, true));
+      CHECK(a.max_relative_error <= a.tolerance);
+      CHECK(a.rounding_error > 0);
+      CHECK(a.rounding_error <= a.rounding_tolerance);
+      for (const RoutingAgreement& r : {a.routing, a.rounding_routing}) {
+        CHECK(r.positions == 2 * 12);  // B=2 × T=12, each sequence decoded alone
+        CHECK(r.agreeing >= r.needed());
+        CHECK(r.compared <= r.agreeing);
+        CHECK(r.compared > 0);
+      }
+      // bf16 computes with its values exactly: no token changes experts.
+      if (f == WeightFormat::BF16) CHECK(a.routing.agreeing == a.routing.positions);
+    }
+  }
+}
+
+TEST_CASE("convert's checks of a MoE decoder catch an expert or a router changed") {
+  const auto model = random_model(small_config({.attention = "gqa", .moe = true}), DType::F32, 1);
+  // An expert whose stored int8 values are not its tensor's: scales halved.
+  DecoderWeights w = packed_weights(*model, WeightFormat::Int8);
+  halve_scales(w.packed.at("layers.0.moe.experts.0.w_down.weight"));
+  CHECK(contains(error_of([&] { check_packed_decoder(*model, w, 0); }),
+                 "the int8 decoder does not compute with its stored values"));
+  // A router row scaled (the router stays f32, so both decoders of check 1
+  // share it; check 2 compares with the training weights): by 1.5, the
+  // logits move; by −8, expert 0 loses its tokens and nothing is compared.
+  auto scaled_router = [&](double factor) {
+    DecoderWeights r = packed_weights(*model, WeightFormat::BF16);
+    for (auto& [name, t] : r.tensors)
+      if (name == "layers.0.moe.router.weight") {
+        t = t.clone();
+        t.select(0, 0).copy_(mul_scalar(t.select(0, 0), factor));
+      }
+    return error_of([&] { check_packed_decoder(*model, r, 0); });
+  };
+  CHECK(contains(scaled_router(1.5), "the bf16 decoder strays too far from the training forward"));
+  CHECK(contains(scaled_router(-8),
+                 "the bf16 decoder routes tokens to other experts than the f32 "
+                 "decoder at "));
 }
 
 TEST_CASE("bf16 and int8 decoder files write and read back bit for bit") {
