@@ -34,7 +34,9 @@
 // of the block's groups in turn. An AVX-512 VNNI instruction (vpdpbusd) on a
 // slice adds 4 products into each group's lane; 8 slices make the group's
 // dot product, with no shuffles. A row of tiles has groups · 32 bytes (a
-// shorter last group is padded with zeros).
+// shorter last group is padded with zeros). A row of 4 groups (97 … 128
+// columns, baby's d_model) would fill a quarter of the vector: that kernel
+// takes 4 rows of W per instruction instead (packed_linear.cpp), the same bits.
 #pragma once
 
 #include <cstdint>

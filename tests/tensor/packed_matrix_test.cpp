@@ -146,12 +146,16 @@ TEST_CASE("packed_linear equals the product of the unpacked values, beta 0 and 1
 }
 
 TEST_CASE("packed_linear: a row alone, inside a batch, at any thread count: the same bits") {
-  const int64_t n = 300, k = 344,
-                rows = 7;  // several blocks of W; 7 = one batch of 4 + 3 single rows
-  const std::vector<float> x = random_rows(rows, k, 5);
+  // Several blocks of W; 7 rows = one batch of 4 + 3 single rows; k = 128:
+  // int8 rows of 4 groups, taken 4 rows of W at a time on AVX3_DL.
+  const int64_t n = 300, rows = 7;
   const int before = omp_get_max_threads();
-  for (WeightFormat f : kFormats) {
+  for (const auto& [f, k] :
+       {std::pair{WeightFormat::F32, 344}, std::pair{WeightFormat::BF16, 344},
+        std::pair{WeightFormat::Int8, 344}, std::pair{WeightFormat::Int8, 128}}) {
     CAPTURE(weight_format_name(f));
+    CAPTURE(k);
+    const std::vector<float> x = random_rows(rows, k, 5);
     const PackedMatrix w = PackedMatrix::pack(random_matrix(n, k, 9), f);
     std::vector<float> batch(rows * n);
     omp_set_num_threads(1);
@@ -228,9 +232,10 @@ TEST_CASE("int8 packed_linear gives the reference's bits on every target this CP
     CAPTURE(target_name);
     paths.emplace_back(int8_kernel_name());
     MESSAGE(target_name << ": the int8 path " << paths.back());
-    // Widths with full blocks of 16 groups, a partial block, partial groups;
-    // 6 rows = a batch of 4 + 2 single rows.
-    for (int64_t k : {1, 31, 32, 33, 384, 511, 512, 513, 1000, 1376}) {
+    // Widths with full blocks of 16 groups, a partial block, partial groups,
+    // 4 groups (97 … 128: 4 rows of W per instruction on AVX3_DL, 19 = 4
+    // fours and 3 single rows); 6 rows = a batch of 4 + 2 single rows.
+    for (int64_t k : {1, 31, 32, 33, 97, 128, 384, 511, 512, 513, 1000, 1376}) {
       CAPTURE(k);
       const int64_t n = 19, rows = 6;
       const PackedMatrix w = PackedMatrix::pack(random_matrix(n, k, 300 + k), WeightFormat::Int8);
