@@ -1,5 +1,7 @@
 #include "attnlab/tensor/blas.hpp"
 
+#include "attnlab/tensor/kernels/kernels.hpp"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -38,6 +40,15 @@ constexpr int64_t kMinSide = 64;
 // OpenBLAS 0.3.21). The price: such a product keeps fewer threads busy on a
 // machine with more than 4 cores. A gemv packs nothing and keeps kMinSide.
 constexpr int64_t kMinSplitSide = 256;
+// Which f32 block calls go to our own gemm (kernels::gemm_f32): those of at
+// least kOwnGemmMinRows rows and at most kOwnGemmMaxWork multiply-adds, where
+// it was measured at least as fast as OpenBLAS's sgemm (bench/README.md, "Our
+// own gemm"): baby's products, 1.06x sgemm's speed over a step's set, while on
+// small's larger blocks (k = 3072 tokens, 2^26 to 2^28 multiply-adds) it
+// reached 0.95-0.99x. It packs all of op(B) in every call, which a product of
+// a few rows (a decoder step, a head's queries against its cache) cannot repay.
+constexpr int64_t kOwnGemmMinRows = 32;
+constexpr int64_t kOwnGemmMaxWork = int64_t(1) << 25;
 
 CBLAS_TRANSPOSE op(bool trans) {
   return trans ? CblasTrans : CblasNoTrans;
@@ -103,6 +114,12 @@ void gemm_on_this_thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T al
   // single-threaded block calls too, and not its thread count's bits.
   static const bool single_threaded = (openblas_set_num_threads(1), true);
   (void)single_threaded;
+  if constexpr (std::is_same_v<T, float>) {
+    if (m >= kOwnGemmMinRows && m * n * k <= kOwnGemmMaxWork) {
+      kernels::gemm_f32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  }
   if (m == 1) {
     // op(B) is [k, n]: stored [k, n] (tb false) or [n, k] (tb true). The row
     // of op(A) steps by 1 (A is [1, k]) or by lda (A is [k, 1]).

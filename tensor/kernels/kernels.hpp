@@ -118,6 +118,17 @@ struct AdamWScalars {
   T inv_bias1, inv_bias2;  // 1/(1−β1^t), 1/(1−β2^t)
 };
 
+// ------------------------------------------------------------------- gemm
+// C [m, n] = alpha · op(A) · op(B) + beta · C in f32, row-major (as
+// blas::gemm), every element of C accumulated in one fixed order:
+//   acc = 0; for p = 0..k−1: acc = fma(op(A)[i, p], op(B)[p, j], acc);
+//   C[i, j] = beta == 0 ? alpha · acc : fma(beta, C[i, j], alpha · acc),
+// the same bits on every target and CPU (gemm.cpp says how). beta = 0 never
+// reads C. Single-threaded.
+void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+              int64_t ldc);
+
 // -------------------------------------------------------------- SIMD info
 // For tests and benchmarks: the vector width, in lanes of `dtype`, and the
 // name of the Highway target (e.g. "AVX3") that dispatched kernels run on now.
