@@ -135,7 +135,9 @@ TEST_CASE("attnlab sample refuses what it cannot do, with one clear message and 
   CHECK(contains(sample(ck.dec, {"--prompt", ""}).err, "the prompt is empty"));
   CHECK(sample(ck.dec, {"--top-p", "1.5"}).exit_code == 2);
   CHECK(sample(ck.dec, {"--temperature", "-1"}).exit_code == 2);
-  CHECK(contains(sample(ck.dec, {"--top-p", "0"}).err, "top-p must lie in (0, 1]"));
+  const CommandResult no_token = sample(ck.dec, {"--top-p", "0"});
+  CHECK(no_token.exit_code == 2);
+  CHECK(contains(no_token.err, "--top-p: must be in (0, 1], got 0"));
 
   // A checkpoint without a tokenizer cannot turn text into ids.
   Checkpoints bare("mha", false, 16, false);
