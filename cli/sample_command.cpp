@@ -98,15 +98,16 @@ void run_sample(const SampleOptions& o) {
   // The KV cache is allocated for the whole context, max_seq_len from the file,
   // for every sample of the batch: refuse, with the estimate, a model that
   // does not fit, before allocating.
+  const KvCacheFormat kv_cache = parse_kv_cache_format(o.kv_cache);
   check_memory_fits(
-      estimate_sampling_memory(config, o.num_samples, config.max_seq_len, /*weights_loaded=*/true),
+      estimate_sampling_memory(config, o.num_samples, config.max_seq_len, /*weights_loaded=*/true,
+                               kv_cache),
       "sampling",
       fmt::format("the KV cache is allocated for the model's max_seq_len of {}{}",
                   config.max_seq_len,
                   o.num_samples > 1 ? fmt::format(" × {} samples", o.num_samples) : ""));
   // The samples decode as one batch: each step feeds a token of every one.
-  Decoder decoder(weights, DType::F32,
-                  {.batch = o.num_samples, .kv_cache = parse_kv_cache_format(o.kv_cache)});
+  Decoder decoder(weights, DType::F32, {.batch = o.num_samples, .kv_cache = kv_cache});
   const bool random = !(o.sampling.greedy || o.sampling.temperature == 0 || o.sampling.top_k == 1);
   const uint64_t seed =
       o.seed ? *o.seed : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();

@@ -138,12 +138,14 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, int64_t batch_size
 }
 
 MemoryEstimate estimate_sampling_memory(const ModelConfig& c, int64_t batch_size,
-                                        int64_t context_len, bool weights_loaded) {
+                                        int64_t context_len, bool weights_loaded,
+                                        KvCacheFormat kv_cache) {
   const double P = d(c.parameter_count());
   const double S = d(std::max<int64_t>(batch_size, 1)), C = d(std::max<int64_t>(context_len, 1));
   MemoryEstimate m;
   m.weights_bytes = weights_loaded ? 0 : kFloat * P;
-  m.cache_bytes = kFloat * S * C * d(c.kv_cache_floats_per_token());
+  const double number_bytes = kv_cache == KvCacheFormat::BF16 ? 2.0 : kFloat;
+  m.cache_bytes = number_bytes * S * C * d(c.kv_cache_floats_per_token());
   // The decoder prefills in chunks of at most kPrefillRows rows (models/decoder.hpp).
   const double rows = std::min(S * C, kPrefillRows);
   m.activations_bytes = kFloat * (layer_floats(c, 1, rows, 0) + 2 * rows * d(c.vocab_size));

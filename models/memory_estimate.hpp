@@ -63,6 +63,7 @@
 #include <string>
 
 #include "attnlab/models/config.hpp"
+#include "attnlab/models/kv_cache.hpp"
 
 namespace attnlab {
 
@@ -88,10 +89,12 @@ struct MemoryEstimate {
 MemoryEstimate estimate_training_memory(const ModelConfig& config, int64_t batch_size,
                                         int64_t seq_len, double dropout, int64_t corpus_bytes,
                                         int64_t eval_batches = 100);
-// Decoding batch_size sequences with a KV cache of context_len tokens each;
-// weights_loaded: the weights are in memory already (not counted).
+// Decoding batch_size sequences with a KV cache of context_len tokens each,
+// in kv_cache's numbers (bf16: 2 bytes each, f32: 4); weights_loaded: the
+// weights are in memory already (not counted).
 MemoryEstimate estimate_sampling_memory(const ModelConfig& config, int64_t batch_size,
-                                        int64_t context_len, bool weights_loaded = false);
+                                        int64_t context_len, bool weights_loaded = false,
+                                        KvCacheFormat kv_cache = KvCacheFormat::F32);
 // The most memory loading a checkpoint for sampling takes at once, in bytes:
 // 40·P from a training checkpoint, 8·P from a converted decoder checkpoint.
 double sampling_load_bytes(const ModelConfig& config, bool training_checkpoint);

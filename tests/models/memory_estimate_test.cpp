@@ -64,6 +64,11 @@ TEST_CASE("the sampling estimate counts the KV cache of every sequence") {
   CHECK(four.cache_bytes == 4 * one.cache_bytes);
   CHECK(one.weights_bytes == 4.0 * static_cast<double>(c.parameter_count()));
   CHECK(estimate_sampling_memory(c, 1, 64, /*weights_loaded=*/true).weights_bytes == 0);
+  // A bf16 cache: half the cache's bytes, nothing else changes.
+  const MemoryEstimate bf16 = estimate_sampling_memory(c, 4, 64, false, KvCacheFormat::BF16);
+  CHECK(bf16.cache_bytes == four.cache_bytes / 2);
+  CHECK(bf16.activations_bytes == four.activations_bytes);
+  CHECK(bf16.weights_bytes == four.weights_bytes);
   // A long context costs cache, not prefill activations (chunks of 4096 rows).
   const MemoryEstimate longer = estimate_sampling_memory(c, 1, 64 * 1024);
   CHECK(longer.cache_bytes == 1024 * one.cache_bytes);
