@@ -185,8 +185,6 @@ Decoder::Impl::Impl(const DecoderWeights& w, DType dt, const DecoderOptions& o)
                w.tensors[i].first, shape_str(w.tensors[i].second.shape()), want[i].first,
                shape_str(want[i].second));
 
-  ATTN_CHECK(o.kv_cache == KvCacheFormat::F32 || dtype == DType::F32,
-             "a bf16 KV cache needs an f32 decoder, not {}", dtype_name(dtype));
   ATTN_CHECK(!o.record_attention || o.batch == 1,
              "the decoder records attention for a batch of 1, got {}", o.batch);
   B = o.batch;
@@ -460,7 +458,7 @@ void Decoder::Impl::attention(int64_t layer, int64_t len) {
     else
       attend_cache<T, T>(layer, len);
   } else {
-    attend_cache<T, T>(layer, len);  // the constructor allows bf16 with f32 only
+    attend_cache<T, T>(layer, len);  // a bf16 cache refuses other dtypes (CacheBuffer)
   }
   linear<T>(x.data<T>(), D, att.data<T>(), H * v_dim, l.w_out, rows, T(1));  // x += o·w_outᵀ
 }
